@@ -1,0 +1,37 @@
+"""Errors raised by services. Views, the API and the CLI translate them into responses."""
+
+from django.core.exceptions import ValidationError
+
+
+class NotFound(Exception):
+    """The object does not exist *for this actor* (never reveals other tenants' objects)."""
+
+
+class PermissionDenied(Exception):
+    """The actor may see the object but not perform this action on it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+CONFLICT_CODES = frozenset({"name_taken"})
+
+
+def is_conflict(error: ValidationError) -> bool:
+    """A validation error caused by a clash with existing data (the API answers 409)."""
+    return any(err.code in CONFLICT_CODES for errs in error_list_by_field(error).values()
+               for err in errs)
+
+
+def error_list_by_field(error: ValidationError) -> dict[str, list[ValidationError]]:
+    if hasattr(error, "error_dict"):
+        return {field: list(errs) for field, errs in error.error_dict.items()}
+    return {"__all__": list(error.error_list)}
+
+
+def messages_by_field(error: ValidationError) -> dict[str, list[str]]:
+    return {
+        field: [str(message) for err in errs for message in err.messages]
+        for field, errs in error_list_by_field(error).items()
+    }

@@ -1,0 +1,70 @@
+"""The tenant context of a web request: resolved once, role computed once, scope activated."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Protocol
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django_scopes import scope
+
+from mandant.accounts.roles import Action, role_allows
+from mandant.core.actor import Actor, RoleGrant
+from mandant.core.errors import NotFound
+from mandant.tenants.models import Tenant
+from mandant.tenants.selectors import tenant_get_for_actor
+
+
+class TenantRequest(Protocol):
+    tenant: Tenant
+    grant: RoleGrant
+    actor: Actor
+
+
+def actor_for(request: HttpRequest) -> Actor:
+    actor = getattr(request, "_mandant_actor", None)
+    if actor is None:
+        actor = Actor(user=request.user)  # type: ignore[arg-type]
+        request._mandant_actor = actor  # type: ignore[attr-defined]
+    return actor
+
+
+def tenant_view(action: Action = Action.TENANT_VIEW) -> Callable[[Callable[..., HttpResponse]],
+                                                                 Callable[..., HttpResponse]]:
+    """Resolve ``/t/<slug>/``: 404 outside the user's reach, 403 when the role is too weak."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            actor = actor_for(request)
+            try:
+                tenant, grant = tenant_get_for_actor(actor, slug=slug)
+            except NotFound:
+                raise Http404 from None
+            request.tenant = tenant  # type: ignore[attr-defined]
+            request.grant = grant  # type: ignore[attr-defined]
+            request.actor = actor  # type: ignore[attr-defined]
+            if not role_allows(grant.role, action):
+                raise DjangoPermissionDenied
+            with scope(tenant=tenant.pk):
+                return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def operator_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Operator pages: staff only; everyone else gets a 404 (they should not learn of them)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_staff:
+            raise Http404
+        request.actor = actor_for(request)  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
+
+    return wrapper

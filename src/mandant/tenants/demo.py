@@ -1,0 +1,92 @@
+"""Demo data: idempotent, printed for people and (``--json``) for scripts."""
+
+from dataclasses import asdict, dataclass
+
+from django.db import transaction
+
+from mandant.accounts.models import ApiKey, User
+from mandant.accounts.roles import Role
+from mandant.accounts.services import (
+    apikey_create,
+    demo_raw_key,
+    membership_set,
+    user_create,
+)
+from mandant.core.actor import Actor
+from mandant.tenants.models import Tenant
+from mandant.tenants.names import tenant_name_key
+from mandant.tenants.services import root_tenant, tenant_create, tenant_set_management_active
+
+OPERATOR_EMAIL = "operator@mandant.example"
+OPERATOR_PASSWORD = "operator-lavendel-wolke-42"  # noqa: S105 - demo only, printed on purpose
+PARTNER_EMAIL = "partner@demo-agentur.example"
+PARTNER_PASSWORD = "partner-tulpe-fahrrad-77"  # noqa: S105 - demo only, printed on purpose
+PARTNER_TENANT = "Demo Agentur"
+CUSTOMERS = [
+    ("Bäckerei Sonnenschein", "STANDARD", "BASIC", "UTF-8"),
+    ("Autohaus Nord", "STANDARD", "PROFESSIONAL", "UTF-8"),
+    ("Stadtwerke Musterstadt", "CUSTOM", "ENTERPRISE", "ISO-8859-15"),
+]
+DEMO_KEY_SEED = "mandant-demo-api-key"
+
+
+@dataclass
+class DemoLogins:
+    url: str
+    operator_email: str
+    operator_password: str
+    partner_email: str
+    partner_password: str
+    partner_tenant_id: int
+    partner_tenant_slug: str
+    api_key: str
+
+
+def _user(email: str, password: str, **fields: object) -> User:
+    user = User.objects.filter(email__iexact=email).first()
+    return user or user_create(email=email, password=password, **fields)  # type: ignore[arg-type]
+
+
+@transaction.atomic
+def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
+    operator = _user(OPERATOR_EMAIL, OPERATOR_PASSWORD, first_name="Olga", last_name="Operator",
+                     is_staff=True)
+    op = Actor(user=operator)
+    partner_tenant = Tenant.objects.filter(name_key=tenant_name_key(PARTNER_TENANT)).first()
+    if partner_tenant is None:
+        partner_tenant = tenant_create(actor=op, name=PARTNER_TENANT, type="STANDARD",
+                                       version="PROFESSIONAL", master=root_tenant())
+    if not partner_tenant.tenant_management_active:
+        tenant_set_management_active(actor=op, tenant=partner_tenant, active=True)
+    partner = _user(PARTNER_EMAIL, PARTNER_PASSWORD, first_name="Paula", last_name="Partner",
+                    language="de")
+    if not partner.memberships.filter(tenant=partner_tenant).exists():
+        membership_set(actor=op, tenant=partner_tenant, user=partner,
+                       role=Role.CUSTOMER_SERVICE)
+    partner_actor = Actor(user=partner)
+    for name, tenant_type, version, charset in CUSTOMERS:
+        existing = Tenant.objects.filter(name_key=tenant_name_key(name)).first()
+        if existing is None:
+            existing = tenant_create(actor=partner_actor, name=name, type=tenant_type,
+                                     version=version, master=partner_tenant, charset=charset)
+    key = ApiKey.objects.filter(tenant=partner_tenant, name="Demo").first()
+    if key is None:
+        _key, raw = apikey_create(actor=partner_actor, tenant=partner_tenant, name="Demo",
+                                  deterministic_seed=DEMO_KEY_SEED)
+    else:
+        raw = demo_raw_key(DEMO_KEY_SEED)
+    return DemoLogins(
+        url=url,
+        operator_email=OPERATOR_EMAIL,
+        operator_password=OPERATOR_PASSWORD,
+        partner_email=PARTNER_EMAIL,
+        partner_password=PARTNER_PASSWORD,
+        partner_tenant_id=partner_tenant.pk,
+        partner_tenant_slug=partner_tenant.slug,
+        api_key=raw,
+    )
+
+
+def demo_as_dict(logins: DemoLogins) -> dict[str, object]:
+    return asdict(logins)
+

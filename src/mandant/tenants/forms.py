@@ -1,0 +1,93 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from mandant.tenants.logo import logo_limits_text
+from mandant.tenants.models import Charset, Tenant, TenantStatus, TenantType, TenantVersion
+from mandant.tenants.names import NAME_MAX_LENGTH
+
+
+class TenantCreateForm(forms.Form):
+    """Only parses input; every rule lives in ``tenant_create``."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=NAME_MAX_LENGTH * 2,  # the service gives the precise message
+        help_text=_("The name that identifies the tenant clearly for your customers and you. "
+                    "It must be unique on the platform."),
+    )
+    type = forms.ChoiceField(
+        label=_("Type"),
+        choices=TenantType.choices,
+        initial=TenantType.STANDARD,
+        help_text=_("Choose STANDARD to make sure that all features and functions we provide "
+                    "are present. CUSTOM creates a largely empty tenant that our service staff "
+                    "must configure individually before it is ready to send."),
+    )
+    version = forms.ChoiceField(
+        label=_("Version"),
+        choices=TenantVersion.choices,
+        initial=TenantVersion.BASIC,
+        help_text=_("Choose BASIC for the simple scope of a tenant, suited for fast sending. "
+                    "Higher versions unlock more features."),
+    )
+    master = forms.TypedChoiceField(
+        label=_("Master tenant"),
+        coerce=int,
+        help_text=_("The tenant below which the new tenant is created. Tenants can be arranged "
+                    "hierarchically, which allows features such as Copy Content to copy "
+                    "information from the master into the sub-tenants below it. By default "
+                    "your own tenant is selected."),
+    )
+    charset = forms.ChoiceField(
+        label=_("Charset"),
+        choices=Charset.choices,
+        initial=Charset.UTF_8,
+        required=False,
+        help_text=_("Choose a suitable setting. STANDARD tenants are always created in UTF-8, "
+                    "to avoid charset problems later."),
+    )
+    logo = forms.FileField(
+        label=_("Logo"),
+        required=False,
+        help_text=_("If you have a small logo for the tenant, to be shown top left in the tenant, "
+                    "upload it here. Without a logo, the tenant's name is shown in its place."),
+    )
+    logo_kept = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, masters: list[Tenant], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        base_depth = masters[0].depth if masters else 0
+        self.fields["master"].choices = [  # type: ignore[attr-defined]
+            (t.pk, "\u2003" * (t.depth - base_depth) + t.name) for t in masters
+        ]
+        self.logo_limits = logo_limits_text()
+        self.fields["logo"].widget.attrs["accept"] = "image/png,image/jpeg,image/gif,image/webp"
+
+
+class TenantFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search by name"), required=False, max_length=100)
+    type = forms.ChoiceField(
+        label=_("Type"), required=False, choices=[("", _("all types")), *TenantType.choices]
+    )
+    version = forms.ChoiceField(
+        label=_("Version"),
+        required=False,
+        choices=[("", _("all versions")), *TenantVersion.choices],
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("all states")), *TenantStatus.choices],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=10**7)
+
+
+class TenantEditForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=NAME_MAX_LENGTH * 2)
+    version = forms.ChoiceField(label=_("Version"), choices=TenantVersion.choices)
+    charset = forms.ChoiceField(label=_("Charset"), choices=Charset.choices, required=False)
+
+
+class TenantLogoForm(forms.Form):
+    logo = forms.FileField(label=_("Logo"), required=False)
+    remove = forms.BooleanField(label=_("Remove the logo"), required=False)

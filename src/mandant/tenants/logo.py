@@ -1,0 +1,107 @@
+"""Tenant logo intake: verify, enforce limits, re-encode as PNG without metadata."""
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
+
+ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
+ALLOWED_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
+# An animated logo is flattened to its first frame; more frames than this is refused
+# before decoding (animated decompression bombs).
+MAX_FRAMES = 100
+
+
+@dataclass(frozen=True)
+class ProcessedLogo:
+    png: bytes
+    width: int
+    height: int
+    version: str
+
+
+def logo_limits_text() -> str:
+    return _("PNG, JPEG, GIF or WebP; at most %(w)d × %(h)d pixels and %(size)s.") % {
+        "w": settings.LOGO_MAX_WIDTH,
+        "h": settings.LOGO_MAX_HEIGHT,
+        "size": filesizeformat(settings.LOGO_MAX_BYTES),
+    }
+
+
+def _refuse(message: str, code: str) -> ValidationError:
+    return ValidationError(f"{message} {_('Allowed:')} {logo_limits_text()}", code=code)
+
+
+def process_logo(data: bytes, filename: str) -> ProcessedLogo:
+    """Check an uploaded logo and return it re-encoded; raise ValidationError otherwise."""
+    size = len(data)
+    if size == 0:
+        raise _refuse(_("The file is empty."), "empty")
+    if size > settings.LOGO_MAX_BYTES:
+        raise _refuse(
+            _("The file has %(size)s.") % {"size": filesizeformat(size)}, "too_large"
+        )
+    extension = PurePath(filename or "").suffix.lower()
+    if extension not in ALLOWED_EXTENSIONS:
+        raise _refuse(
+            _("Files ending in “%(ext)s” are not accepted.") % {"ext": extension or "—"},
+            "extension",
+        )
+    max_pixels = settings.LOGO_MAX_WIDTH * settings.LOGO_MAX_HEIGHT
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                image_format = probe.format or ""
+                width, height = probe.size
+                if image_format not in ALLOWED_FORMATS:
+                    raise _refuse(
+                        _("The file is a %(format)s image.") % {"format": image_format},
+                        "format",
+                    )
+                if width > settings.LOGO_MAX_WIDTH or height > settings.LOGO_MAX_HEIGHT:
+                    raise _refuse(
+                        _("The image has %(w)d × %(h)d pixels.") % {"w": width, "h": height},
+                        "dimensions",
+                    )
+                frames = getattr(probe, "n_frames", 1)
+                if frames > MAX_FRAMES:
+                    raise _refuse(
+                        _("The animation has %(n)d frames.") % {"n": frames}, "frames"
+                    )
+                probe.verify()
+            # verify() leaves the image unusable: decode again, fully, to catch truncation.
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > max_pixels:
+                    raise _refuse(_("The image is too large."), "dimensions")
+                image.seek(0)
+                image.load()
+                has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+                clean = image.convert("RGBA" if has_alpha else "RGB")
+    except ValidationError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise _refuse(_("The image declares too many pixels."), "bomb") from exc
+    except UnidentifiedImageError as exc:
+        raise _refuse(_("The file is not an image we can read."), "not_image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise _refuse(_("The image is damaged or incomplete."), "damaged") from exc
+    out = io.BytesIO()
+    # A fresh image carries no EXIF, ICC or text chunks: metadata is dropped.
+    stripped = Image.new(clean.mode, clean.size)
+    stripped.paste(clean)
+    stripped.save(out, format="PNG", optimize=True)
+    png = out.getvalue()
+    return ProcessedLogo(
+        png=png,
+        width=stripped.width,
+        height=stripped.height,
+        version=hashlib.sha256(png).hexdigest()[:12],
+    )

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from mandant.tenants import operator_views as views
+
+app_name = "operator"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("tenants/<int:tenant_id>/configured/", views.mark_configured, name="mark_configured"),
+    path("tenants/<int:tenant_id>/management/", views.set_management, name="set_management"),
+    path("outbox/", views.outbox, name="outbox"),
+    path("outbox/<int:message_id>/", views.outbox_detail, name="outbox_detail"),
+]

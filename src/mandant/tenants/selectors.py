@@ -1,0 +1,188 @@
+"""Reads about tenants, always on behalf of an actor."""
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from mandant.accounts.models import Membership
+from mandant.accounts.roles import Action, Role, role_allows
+from mandant.core.actor import Actor, RoleGrant
+from mandant.core.errors import NotFound
+from mandant.tenants.models import Tenant, TenantStatus
+from mandant.tenants.names import tenant_name_key
+
+
+def in_subtree(path: str, root_path: str) -> bool:
+    return path.startswith(root_path)
+
+
+def subtree_q(root: Tenant, prefix: str = "") -> Q:
+    lower, upper = root.subtree_bounds()
+    return Q(**{f"{prefix}path__gte": lower, f"{prefix}path__lt": upper})
+
+
+def membership_grant(user_id: int, tenant: Tenant) -> RoleGrant | None:
+    """The role from the nearest membership on the tenant or an ancestor: one query."""
+    membership = (
+        Membership.objects.filter(user_id=user_id, tenant__path__in=tenant.ancestor_paths())
+        .select_related("tenant")
+        .order_by("-tenant__depth")
+        .first()
+    )
+    if membership is None:
+        return None
+    return RoleGrant(role=membership.role, source=membership.tenant)
+
+
+def effective_grant(actor: Actor, tenant: Tenant) -> RoleGrant | None:
+    """The role the actor acts with in ``tenant``, or None when the tenant is out of reach."""
+    if tenant.pk in actor._grants:
+        return actor._grants[tenant.pk]
+    grant: RoleGrant | None
+    if not actor.user.is_active:
+        grant = None
+    elif actor.api_key is not None:
+        key_tenant = actor.api_key.tenant
+        if not in_subtree(tenant.path, key_tenant.path):
+            grant = None
+        elif key_tenant.pk in actor._grants:
+            grant = actor._grants[key_tenant.pk]
+        else:
+            grant = membership_grant(actor.user.pk, key_tenant)
+            actor._grants[key_tenant.pk] = grant
+    elif actor.user.is_staff:
+        grant = RoleGrant(role=Role.OPERATOR, source=None)
+    else:
+        grant = membership_grant(actor.user.pk, tenant)
+    actor._grants[tenant.pk] = grant
+    return grant
+
+
+def tenant_get_for_actor(actor: Actor, *, slug: str | None = None, pk: int | None = None
+                         ) -> tuple[Tenant, RoleGrant]:
+    """The tenant and the actor's grant there; NotFound when it is outside their reach."""
+    lookup = {"slug": slug} if slug is not None else {"pk": pk}
+    tenant = Tenant.objects.select_related("parent").filter(**lookup).first()
+    if tenant is None:
+        raise NotFound
+    grant = effective_grant(actor, tenant)
+    if grant is None:
+        raise NotFound
+    return tenant, grant
+
+
+def actor_may(actor: Actor, tenant: Tenant, action: Action) -> bool:
+    return role_allows(getattr(effective_grant(actor, tenant), "role", None), action)
+
+
+def tenant_management_active_for(actor: Actor, grant: RoleGrant) -> bool:
+    """The tenant-management product must be active on the tenant the actor's role comes from."""
+    if grant.role == Role.OPERATOR:
+        return True
+    return grant.source is not None and grant.source.tenant_management_active
+
+
+def actor_home_tenants(actor: Actor) -> list[tuple[Tenant, int]]:
+    """Tenants where the user holds a membership, with the role there."""
+    rows = (
+        Membership.objects.filter(user=actor.user)
+        .select_related("tenant")
+        .order_by("tenant__path")
+    )
+    return [(m.tenant, m.role) for m in rows]
+
+
+@dataclass
+class TenantPage:
+    tenants: list[Tenant]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def tenant_filter(
+    *,
+    root: Tenant,
+    q: str = "",
+    type: str = "",
+    version: str = "",
+    status: str = "",
+    parent_id: int | None = None,
+) -> QuerySet[Tenant]:
+    """The subtree of ``root`` (root included), filtered; ordered in tree order."""
+    qs = Tenant.objects.filter(subtree_q(root))
+    if q.strip():
+        qs = qs.filter(name_key__contains=tenant_name_key(q.strip()))
+    if type:
+        qs = qs.filter(type=type)
+    if version:
+        qs = qs.filter(version=version)
+    if status:
+        qs = qs.filter(status=status)
+    if parent_id is not None:
+        qs = qs.filter(parent_id=parent_id)
+    return qs.order_by("path")
+
+
+def tenant_list(
+    *,
+    root: Tenant,
+    page: int = 1,
+    page_size: int = 50,
+    **filters: object,
+) -> TenantPage:
+    qs = tenant_filter(root=root, **filters)  # type: ignore[arg-type]
+    total = qs.count()
+    page = max(1, min(page, max(1, -(-total // page_size))))
+    offset = (page - 1) * page_size
+    rows = list(
+        qs.select_related("parent").defer("logo_png", "parent__logo_png")[offset : offset + page_size]
+    )
+    return TenantPage(tenants=rows, total=total, page=page, page_size=page_size)
+
+
+MASTER_CHOICES_LIMIT = 500
+
+
+def master_choices(actor: Actor, context: Tenant) -> list[Tenant]:
+    """Tenants the actor may create a sub-tenant under, within the context's subtree."""
+    grant = effective_grant(actor, context)
+    if not role_allows(getattr(grant, "role", None), Action.TENANT_CREATE_SUBTENANT):
+        return []
+    return list(
+        Tenant.objects.filter(subtree_q(context))
+        .defer("logo_png")
+        .order_by("path")[:MASTER_CHOICES_LIMIT]
+    )
+
+
+def tenants_awaiting_configuration(limit: int = 200) -> QuerySet[Tenant]:
+    """For operators: CUSTOM tenants waiting for service staff, oldest first."""
+    return (
+        Tenant.objects.filter(status=TenantStatus.AWAITING_CONFIGURATION)
+        .select_related("parent")
+        .defer("logo_png", "parent__logo_png")
+        .order_by("created_at")[:limit]
+    )
+
+
+def partner_tenants(limit: int = 200) -> QuerySet[Tenant]:
+    """For operators: the tenants directly below the platform root (the partners)."""
+    return Tenant.objects.filter(depth=1).defer("logo_png").order_by("name")[:limit]
+
+
+def tenant_by_id(tenant_id: int) -> Tenant | None:
+    """Cross-tenant lookup for operator pages only (callers check is_staff)."""
+    return Tenant.objects.defer("logo_png").filter(pk=tenant_id).first()

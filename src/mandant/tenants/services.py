@@ -1,0 +1,353 @@
+"""Every write to tenants. Keyword-only arguments, explicit actor, one transaction, audited."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from mandant.accounts.roles import Action, Role, role_allows
+from mandant.audit.services import audit_record
+from mandant.core.actor import Actor, RoleGrant
+from mandant.core.errors import NotFound, PermissionDenied
+from mandant.tenants.logo import ProcessedLogo, process_logo
+from mandant.tenants.models import (
+    PATH_STEP_WIDTH,
+    Charset,
+    Tenant,
+    TenantStatus,
+    TenantType,
+    TenantVersion,
+)
+from mandant.tenants.names import clean_tenant_name, tenant_name_key
+from mandant.tenants.selectors import effective_grant, tenant_management_active_for
+
+ROOT_PATH = "1".zfill(PATH_STEP_WIDTH)
+MAX_CHILDREN = 10**PATH_STEP_WIDTH - 1
+
+
+@dataclass(frozen=True)
+class LogoUpload:
+    data: bytes
+    filename: str
+
+
+def _name_taken_error() -> ValidationError:
+    return ValidationError(
+        {"name": ValidationError(
+            _("A tenant with this name already exists. Names are unique on the platform, "
+              "regardless of case."),
+            code="name_taken",
+        )}
+    )
+
+
+def _check_choice(value: str, choices: type, field: str, label: str) -> None:
+    if value not in choices.values:  # type: ignore[attr-defined]
+        raise ValidationError(
+            {field: ValidationError(
+                _("“%(value)s” is not a valid %(label)s. Choose one of: %(choices)s.")
+                % {"value": value, "label": label, "choices": ", ".join(choices.values)},  # type: ignore[attr-defined]
+                code="invalid_choice",
+            )}
+        )
+
+
+def _check_charset(tenant_type: str, charset: str | None) -> str:
+    if tenant_type == TenantType.STANDARD:
+        if charset not in (None, "", Charset.UTF_8):
+            raise ValidationError(
+                {"charset": ValidationError(
+                    _("STANDARD tenants always use UTF-8, to avoid charset problems later. "
+                      "Choose type CUSTOM for another charset."),
+                    code="standard_is_utf8",
+                )}
+            )
+        return Charset.UTF_8
+    charset = charset or Charset.UTF_8
+    _check_choice(charset, Charset, "charset", _("charset"))
+    return charset
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:100] or "tenant"
+    candidate, counter = base, 1
+    while Tenant.objects.filter(slug=candidate).exists():
+        counter += 1
+        candidate = f"{base}-{counter}"
+    return candidate
+
+
+def _next_child_path(master: Tenant) -> str:
+    last = Tenant.objects.filter(parent=master).aggregate(last=Max("path"))["last"]
+    step = int(last[-PATH_STEP_WIDTH:]) + 1 if last else 1
+    if step > MAX_CHILDREN:
+        raise ValidationError(
+            {"master": _("This master tenant cannot take more sub-tenants.")}, code="full"
+        )
+    return master.path + str(step).zfill(PATH_STEP_WIDTH)
+
+
+def _require_create_permission(actor: Actor, master: Tenant) -> RoleGrant:
+    grant = effective_grant(actor, master)
+    if grant is None:
+        raise NotFound
+    if not role_allows(grant.role, Action.TENANT_CREATE_SUBTENANT):
+        raise PermissionDenied(
+            _("Creating tenants needs the role Administrator or Customer Service in the "
+              "master tenant.")
+        )
+    if not tenant_management_active_for(actor, grant):
+        raise PermissionDenied(
+            _("The product Tenant management is not active for your tenant. Please contact "
+              "our service team to activate it.")
+        )
+    return grant
+
+
+def _read_logo(logo: LogoUpload | None) -> ProcessedLogo | None:
+    if logo is None:
+        return None
+    try:
+        return process_logo(logo.data, logo.filename)
+    except ValidationError as exc:
+        raise ValidationError({"logo": exc}) from exc
+
+
+def tenant_create(
+    *,
+    actor: Actor,
+    name: str,
+    type: str,
+    version: str,
+    master: Tenant,
+    charset: str | None = None,
+    logo: LogoUpload | None = None,
+) -> Tenant:
+    """Create a sub-tenant of ``master``. Raises ValidationError, PermissionDenied, NotFound."""
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        clean_name = clean_tenant_name(name)
+    except ValidationError as exc:
+        errors["name"] = [exc]
+        clean_name = ""
+    for field, value, choices, label in (
+        ("type", type, TenantType, _("type")),
+        ("version", version, TenantVersion, _("version")),
+    ):
+        try:
+            _check_choice(value, choices, field, label)
+        except ValidationError as exc:
+            errors.setdefault(field, []).extend(exc.error_dict[field])
+    clean_charset: str = Charset.UTF_8
+    if "type" not in errors:
+        try:
+            clean_charset = _check_charset(type, charset)
+        except ValidationError as exc:
+            errors.update(exc.error_dict)
+    processed_logo = None
+    try:
+        processed_logo = _read_logo(logo)
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
+    if errors:
+        raise ValidationError(errors)  # type: ignore[arg-type]
+
+    grant = _require_create_permission(actor, master)
+    name_key = tenant_name_key(clean_name)
+    try:
+        with transaction.atomic():
+            # Lock the master row so concurrent creations get distinct paths.
+            locked_master = Tenant.objects.select_for_update().only("pk", "path", "depth").get(
+                pk=master.pk
+            )
+            if Tenant.objects.filter(name_key=name_key).exists():
+                raise _name_taken_error()
+            tenant = Tenant(
+                name=clean_name,
+                name_key=name_key,
+                slug=_unique_slug(clean_name),
+                type=type,
+                version=version,
+                parent_id=locked_master.pk,
+                path=_next_child_path(locked_master),
+                depth=locked_master.depth + 1,
+                charset=clean_charset,
+                status=(
+                    TenantStatus.AWAITING_CONFIGURATION
+                    if type == TenantType.CUSTOM
+                    else TenantStatus.IN_SETUP
+                ),
+                created_by=actor.user,
+            )
+            if processed_logo is not None:
+                _apply_logo(tenant, processed_logo)
+            tenant.save(force_insert=True)
+            Tenant.objects.filter(pk=locked_master.pk).update(child_count=F("child_count") + 1)
+            audit_record(
+                actor=actor,
+                action="tenant.create",
+                tenant=tenant,
+                grant=grant,
+                obj=tenant,
+                changes={
+                    "name": tenant.name,
+                    "type": type,
+                    "version": version,
+                    "master": locked_master.pk,
+                    "charset": clean_charset,
+                    "logo": processed_logo is not None,
+                },
+            )
+    except IntegrityError as exc:
+        # Lost a race for the same name between the check and the insert.
+        if Tenant.objects.filter(name_key=name_key).exists():
+            raise _name_taken_error() from exc
+        raise
+    return tenant
+
+
+def _apply_logo(tenant: Tenant, logo: ProcessedLogo) -> None:
+    tenant.logo_png = logo.png
+    tenant.logo_width = logo.width
+    tenant.logo_height = logo.height
+    tenant.logo_version = logo.version
+
+
+def _require_edit(actor: Actor, tenant: Tenant) -> RoleGrant:
+    grant = effective_grant(actor, tenant)
+    if grant is None:
+        raise NotFound
+    if not role_allows(grant.role, Action.TENANT_EDIT):
+        raise PermissionDenied(_("Your role does not allow changing this tenant."))
+    return grant
+
+
+def tenant_update(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    name: str | None = None,
+    version: str | None = None,
+    charset: str | None = None,
+) -> Tenant:
+    """Change name, version or charset of a tenant (type and master are fixed)."""
+    grant = _require_edit(actor, tenant)
+    changes: dict[str, list[object]] = {}
+    errors: dict[str, list[ValidationError]] = {}
+    new_name = tenant.name
+    if name is not None:
+        try:
+            new_name = clean_tenant_name(name)
+        except ValidationError as exc:
+            errors["name"] = [exc]
+    if version is not None:
+        try:
+            _check_choice(version, TenantVersion, "version", _("version"))
+        except ValidationError as exc:
+            errors.update(exc.error_dict)
+    new_charset = tenant.charset
+    if charset is not None:
+        try:
+            new_charset = _check_charset(tenant.type, charset)
+        except ValidationError as exc:
+            errors.update(exc.error_dict)
+    if errors:
+        raise ValidationError(errors)  # type: ignore[arg-type]
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if new_name != locked.name:
+            key = tenant_name_key(new_name)
+            if Tenant.objects.filter(name_key=key).exclude(pk=locked.pk).exists():
+                raise _name_taken_error()
+            changes["name"] = [locked.name, new_name]
+            locked.name, locked.name_key = new_name, key
+        if version is not None and version != locked.version:
+            changes["version"] = [locked.version, version]
+            locked.version = version
+        if new_charset != locked.charset:
+            changes["charset"] = [locked.charset, new_charset]
+            locked.charset = new_charset
+        if changes:
+            locked.save(update_fields=["name", "name_key", "version", "charset"])
+            audit_record(actor=actor, action="tenant.update", tenant=locked, grant=grant,
+                         obj=locked, changes=changes)
+    return locked
+
+
+def tenant_set_logo(*, actor: Actor, tenant: Tenant, logo: LogoUpload) -> Tenant:
+    grant = _require_edit(actor, tenant)
+    processed = _read_logo(logo)
+    assert processed is not None
+    with transaction.atomic():
+        _apply_logo(tenant, processed)
+        tenant.save(update_fields=["logo_png", "logo_width", "logo_height", "logo_version"])
+        audit_record(actor=actor, action="tenant.logo_set", tenant=tenant, grant=grant,
+                     obj=tenant, changes={"width": processed.width, "height": processed.height})
+    return tenant
+
+
+def tenant_remove_logo(*, actor: Actor, tenant: Tenant) -> Tenant:
+    grant = _require_edit(actor, tenant)
+    with transaction.atomic():
+        tenant.logo_png, tenant.logo_width, tenant.logo_height = None, None, None
+        tenant.logo_version = ""
+        tenant.save(update_fields=["logo_png", "logo_width", "logo_height", "logo_version"])
+        audit_record(actor=actor, action="tenant.logo_removed", tenant=tenant, grant=grant,
+                     obj=tenant)
+    return tenant
+
+
+def tenant_mark_configured(*, actor: Actor, tenant: Tenant) -> Tenant:
+    """An operator confirms a CUSTOM tenant is configured; it leaves 'awaiting configuration'."""
+    if not actor.is_operator:
+        raise PermissionDenied(_("Only service staff can mark a tenant as configured."))
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.configured_at is not None:
+            return locked
+        before = locked.status
+        locked.configured_at = timezone.now()
+        locked.configured_by = actor.user
+        if locked.status == TenantStatus.AWAITING_CONFIGURATION:
+            locked.status = TenantStatus.IN_SETUP
+        locked.save(update_fields=["configured_at", "configured_by", "status"])
+        audit_record(
+            actor=actor,
+            action="tenant.mark_configured",
+            tenant=locked,
+            grant=RoleGrant(role=Role.OPERATOR, source=None),
+            obj=locked,
+            changes={"status": [before, locked.status]},
+        )
+    return locked
+
+
+def tenant_set_management_active(*, actor: Actor, tenant: Tenant, active: bool) -> Tenant:
+    """Operators switch the tenant-management product on or off for a tenant."""
+    if not actor.is_operator:
+        raise PermissionDenied(_("Only service staff can change products of a tenant."))
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(tenant_management_active=active)
+        tenant.tenant_management_active = active
+        audit_record(actor=actor, action="tenant.management_active", tenant=tenant,
+                     grant=RoleGrant(role=Role.OPERATOR, source=None), obj=tenant,
+                     changes={"active": active})
+    return tenant
+
+
+def tenant_enter(*, actor: Actor, tenant: Tenant) -> RoleGrant:
+    """Record that the actor entered a tenant (the seed's *Login* into a tenant)."""
+    grant = effective_grant(actor, tenant)
+    if grant is None:
+        raise NotFound
+    audit_record(actor=actor, action="tenant.enter", tenant=tenant, grant=grant, obj=tenant)
+    return grant
+
+
+def root_tenant() -> Tenant:
+    """The platform root (created by migration); partners' tenants hang below it."""
+    return Tenant.objects.get(path=ROOT_PATH)

@@ -1,0 +1,258 @@
+"""Tenant pages under ``/t/<slug>/``: parse, call a service or selector, render."""
+
+import base64
+from typing import Any
+
+from django.contrib import messages
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from mandant.accounts.roles import Action, role_allows
+from mandant.core.errors import NotFound, PermissionDenied
+from mandant.core.web import tenant_view
+from mandant.tenants import services
+from mandant.tenants.forms import TenantCreateForm, TenantEditForm, TenantFilterForm, TenantLogoForm
+from mandant.tenants.logo import logo_limits_text
+from mandant.tenants.models import Tenant, TenantType
+from mandant.tenants.selectors import (
+    master_choices,
+    tenant_list,
+    tenant_management_active_for,
+)
+
+LOGO_KEPT_SALT = "mandant.tenants.logo-kept"
+
+
+def _apply_errors(form: Any, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errs in error.error_dict.items():
+            target = field if field in form.fields else None
+            for err in errs:
+                form.add_error(target, err)
+    else:
+        form.add_error(None, error)
+
+
+@tenant_view()
+def tenant_home(request: HttpRequest) -> HttpResponse:
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    from mandant.accounts.selectors import tenant_members
+
+    has_admin = tenant_members(tenant=tenant).filter(role=100).exists()
+    facts = [
+        {
+            "label": _("Configured by our service staff")
+            if tenant.type == TenantType.CUSTOM
+            else _("STANDARD tenant: all standard features provisioned"),
+            "ok": tenant.type == TenantType.STANDARD or tenant.configured_at is not None,
+            "hint": _("Our service staff configure CUSTOM tenants; they have been notified."),
+            "url": "",
+        },
+        {
+            "label": _("At least one administrator"),
+            "ok": has_admin,
+            "hint": _("Create the administrator named by your customer."),
+            "url": reverse("tenants:setup_users", args=[tenant.slug]),
+        },
+    ]
+    return render(request, "tenants/home.html", {"facts": facts})
+
+
+@tenant_view()
+def tenant_enter(request: HttpRequest) -> HttpResponse:
+    services.tenant_enter(actor=request.actor, tenant=request.tenant)  # type: ignore[attr-defined]
+    return redirect("tenants:home", request.tenant.slug)  # type: ignore[attr-defined]
+
+
+@tenant_view()
+def tenant_logo(request: HttpRequest) -> HttpResponse:
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    if not tenant.has_logo:
+        raise Http404
+    response = HttpResponse(bytes(tenant.logo_png or b""), content_type="image/png")
+    # The URL carries the logo version, so the image never changes under one URL.
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+@tenant_view()
+def setup(request: HttpRequest) -> HttpResponse:
+    return redirect("tenants:setup_users", request.tenant.slug)  # type: ignore[attr-defined]
+
+
+@tenant_view()
+def setup_upgrades(request: HttpRequest) -> HttpResponse:
+    return redirect("tenants:tenant_management", request.tenant.slug)  # type: ignore[attr-defined]
+
+
+def _kept_logo(token: str) -> services.LogoUpload | None:
+    if not token:
+        return None
+    try:
+        payload = signing.loads(token, salt=LOGO_KEPT_SALT, max_age=3600)
+    except signing.BadSignature:
+        return None
+    return services.LogoUpload(data=base64.b64decode(payload["data"]), filename=payload["name"])
+
+
+def _keep_logo(upload: services.LogoUpload) -> str:
+    payload = {"data": base64.b64encode(upload.data).decode(), "name": upload.filename}
+    return signing.dumps(payload, salt=LOGO_KEPT_SALT, compress=True)
+
+
+@tenant_view()
+@require_http_methods(["GET", "POST"])
+def tenant_management(request: HttpRequest) -> HttpResponse:
+    """Setup → Upgrades → Mandantenverwaltung: the creation form and the subtree list."""
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    actor, grant = request.actor, request.grant  # type: ignore[attr-defined]
+    may_create = role_allows(grant.role, Action.TENANT_CREATE_SUBTENANT)
+    product_active = tenant_management_active_for(actor, grant)
+    may_list = role_allows(grant.role, Action.TENANT_LIST_SUBTREE)
+    form = None
+    kept_logo_preview = ""
+    if may_create and product_active:
+        masters = master_choices(actor, tenant)
+        if request.method == "POST":
+            form = TenantCreateForm(request.POST, request.FILES, masters=masters)
+            if form.is_valid():
+                data = form.cleaned_data
+                upload = None
+                if data["logo"]:
+                    upload = services.LogoUpload(data=data["logo"].read(),
+                                                 filename=data["logo"].name)
+                else:
+                    upload = _kept_logo(data["logo_kept"])
+                master = next((m for m in masters if m.pk == data["master"]), None)
+                try:
+                    if master is None:
+                        raise NotFound
+                    new = services.tenant_create(
+                        actor=actor,
+                        name=data["name"],
+                        type=data["type"],
+                        version=data["version"],
+                        master=master,
+                        charset=data["charset"] or None,
+                        logo=upload,
+                    )
+                except ValidationError as exc:
+                    _apply_errors(form, exc)
+                    if upload is not None and "logo" not in getattr(exc, "error_dict", {}):
+                        kept = _keep_logo(upload)
+                        form.data = form.data.copy()
+                        form.data["logo_kept"] = kept
+                        kept_logo_preview = base64.b64encode(upload.data).decode()
+                except PermissionDenied as exc:
+                    form.add_error(None, exc.message)
+                except NotFound:
+                    form.add_error("master", _("Choose a master tenant from the list."))
+                else:
+                    return redirect("tenants:tenant_created", tenant.slug, new.slug)
+        else:
+            form = TenantCreateForm(masters=masters, initial={"master": tenant.pk})
+    page = None
+    filter_form = TenantFilterForm(request.GET or None)
+    if may_list:
+        filters: dict[str, Any] = {}
+        if filter_form.is_valid():
+            filters = {k: v for k, v in filter_form.cleaned_data.items() if v}
+        page_number = int(filters.pop("page", 1) or 1)
+        page = tenant_list(root=tenant, page=page_number, page_size=50, **filters)
+    status = 422 if form is not None and form.errors else 200
+    return render(
+        request,
+        "tenants/management.html",
+        {
+            "form": form,
+            "may_create": may_create,
+            "product_active": product_active,
+            "page": page,
+            "filter_form": filter_form,
+            "logo_limits": logo_limits_text(),
+            "kept_logo_preview": kept_logo_preview,
+            "query_without_page": _query_without_page(request),
+        },
+        status=status,
+    )
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@tenant_view(Action.TENANT_CREATE_SUBTENANT)
+def tenant_created(request: HttpRequest, new_slug: str) -> HttpResponse:
+    from mandant.tenants.selectors import tenant_get_for_actor
+
+    try:
+        new, grant = tenant_get_for_actor(request.actor, slug=new_slug)  # type: ignore[attr-defined]
+    except NotFound:
+        raise Http404 from None
+    return render(request, "tenants/created.html", {"new": new, "new_grant": grant})
+
+
+@tenant_view(Action.TENANT_EDIT)
+@require_http_methods(["GET", "POST"])
+def tenant_settings(request: HttpRequest) -> HttpResponse:
+    """Setup → Tenant: name, version, charset and logo of the current tenant."""
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]
+    edit_form = TenantEditForm(
+        initial={"name": tenant.name, "version": tenant.version, "charset": tenant.charset}
+    )
+    logo_form = TenantLogoForm()
+    status = 200
+    if request.method == "POST" and request.POST.get("form") == "details":
+        edit_form = TenantEditForm(request.POST)
+        if edit_form.is_valid():
+            try:
+                services.tenant_update(
+                    actor=actor,
+                    tenant=tenant,
+                    name=edit_form.cleaned_data["name"],
+                    version=edit_form.cleaned_data["version"],
+                    charset=edit_form.cleaned_data["charset"] or None,
+                )
+            except ValidationError as exc:
+                _apply_errors(edit_form, exc)
+            else:
+                messages.success(request, _("The tenant has been saved."))
+                return redirect("tenants:settings", tenant.slug)
+        status = 422
+    elif request.method == "POST" and request.POST.get("form") == "logo":
+        logo_form = TenantLogoForm(request.POST, request.FILES)
+        if logo_form.is_valid():
+            try:
+                if logo_form.cleaned_data["remove"]:
+                    services.tenant_remove_logo(actor=actor, tenant=tenant)
+                    messages.success(request, _("The logo has been removed."))
+                    return redirect("tenants:settings", tenant.slug)
+                upload = logo_form.cleaned_data["logo"]
+                if upload is None:
+                    logo_form.add_error("logo", _("Choose an image file to upload."))
+                else:
+                    services.tenant_set_logo(
+                        actor=actor,
+                        tenant=tenant,
+                        logo=services.LogoUpload(data=upload.read(), filename=upload.name),
+                    )
+                    messages.success(request, _("The logo has been saved."))
+                    return redirect("tenants:settings", tenant.slug)
+            except ValidationError as exc:
+                _apply_errors(logo_form, exc)
+        status = 422
+    return render(
+        request,
+        "tenants/settings.html",
+        {"edit_form": edit_form, "logo_form": logo_form, "logo_limits": logo_limits_text()},
+        status=status,
+    )
+
