@@ -36,7 +36,8 @@ def logo_limits_text() -> str:
 
 
 def _refuse(message: str, code: str) -> ValidationError:
-    return ValidationError(f"{message} {_('Allowed:')} {logo_limits_text()}", code=code)
+    allowed = _("Allowed: %(limits)s") % {"limits": logo_limits_text()}
+    return ValidationError(message + " " + allowed, code=code)
 
 
 def process_logo(data: bytes, filename: str) -> ProcessedLogo:

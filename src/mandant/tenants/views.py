@@ -50,13 +50,14 @@ def tenant_home(request: HttpRequest) -> HttpResponse:
             if tenant.type == TenantType.CUSTOM
             else _("STANDARD tenant: all standard features provisioned"),
             "ok": tenant.type == TenantType.STANDARD or tenant.configured_at is not None,
-            "hint": _("Our service staff configure CUSTOM tenants; they have been notified."),
+            "hint": _("Waiting for our service staff: the tenant is on their list of CUSTOM "
+                      "tenants awaiting configuration."),
             "url": "",
         },
         {
             "label": _("At least one administrator"),
             "ok": has_admin,
-            "hint": _("Create the administrator named by your customer."),
+            "hint": _("No administrator yet: see Setup → Users."),
             "url": reverse("tenants:setup_users", args=[tenant.slug]),
         },
     ]
