@@ -65,11 +65,13 @@ def main() -> int:
     committed_ids = {str(e.get("msgid")) for e in parse_po(committed) if not e.get("obsolete")}
     for entry in fresh:
         if entry.get("msgid") and str(entry["msgid"]) not in committed_ids:
-            problems.append(f"not in the committed django.po (run make messages): {entry['msgid']!r}")
+            problems.append(f"not in the committed django.po (make messages): {entry['msgid']!r}")
     with tempfile.TemporaryDirectory() as tmp:
         compiled = Path(tmp) / "django.mo"
-        check = subprocess.run(  # noqa: S603, S607
-            ["msgfmt", "--check", "-o", str(compiled), str(PO)], capture_output=True, text=True
+        check = subprocess.run(  # noqa: S603
+            [shutil.which("msgfmt") or "msgfmt", "--check", "-o", str(compiled), str(PO)],
+            capture_output=True,
+            text=True,
         )
         if check.returncode != 0:
             problems.append(check.stderr)

@@ -7,6 +7,7 @@ from mandant.accounts.models import ApiKey, Membership, User
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    fk_name = "user"
     extra = 0
     autocomplete_fields = ["tenant"]
 

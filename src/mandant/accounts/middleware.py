@@ -16,7 +16,7 @@ class UserLanguageMiddleware:
         if user is not None and user.is_authenticated:
             language = getattr(user, "language", "") or settings.LANGUAGE_CODE
             translation.activate(language)
-            request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+            request.LANGUAGE_CODE = language
         response = self.get_response(request)
         if user is not None and user.is_authenticated:
             response.headers.setdefault("Content-Language", translation.get_language() or "en")

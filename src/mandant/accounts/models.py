@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -43,12 +45,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("operator"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # "Valid and active": proven when the owner follows an invitation or verification link.
+    email_verified_at = models.DateTimeField(_("e-mail verified at"), null=True, blank=True)
+    # Set when a message to the address bounced or was refused by the SMTP server.
+    email_undeliverable_at = models.DateTimeField(
+        _("e-mail undeliverable since"), null=True, blank=True
+    )
+    email_undeliverable_reason = models.TextField(blank=True)
+    # An initial password set by a partner must be changed at first login.
+    must_change_password = models.BooleanField(_("must change password"), default=False)
+    # The partner tenant that set a still-unused initial password (reuse check across tenants).
+    initial_password_by = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = _("user")
@@ -68,10 +83,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Membership(models.Model):
     """A user's role in a tenant. It applies to the tenant's whole subtree."""
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="memberships"
+    )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.PositiveSmallIntegerField(_("role"), choices=MEMBERSHIP_ROLE_CHOICES)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A deactivated membership grants nothing; the row stays for the audit trail.
+    deactivated_at = models.DateTimeField(_("deactivated at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("membership")
@@ -99,6 +121,9 @@ class LoginFailure(models.Model):
             models.UniqueConstraint(fields=["email_key", "client"], name="loginfailure_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.email_key} from {self.client}: {self.failures}"
+
 
 class ApiKey(models.Model):
     """An API key acting with its creator's role over its tenant's subtree. Stored hashed."""
@@ -119,3 +144,51 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Invitation(models.Model):
+    """A one-time link to set the password and prove the address (valid 72 hours).
+
+    The token is random and stored as a hash; it is unrelated to Django's password-reset
+    tokens, so neither can serve as the other.
+    """
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    role = models.PositiveSmallIntegerField(choices=MEMBERSHIP_ROLE_CHOICES)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        indexes = [models.Index(fields=["tenant", "user"], name="invitation_tenant_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.tenant}"
+
+
+class SecuritySettings(models.Model):
+    """Platform-wide security settings kept by operators (one row)."""
+
+    require_second_factor_for_managers = models.BooleanField(
+        _("require a second factor for Administrators and Customer Service"), default=False
+    )
+
+    class Meta:
+        verbose_name = _("security settings")
+        verbose_name_plural = _("security settings")
+
+    def __str__(self) -> str:
+        return str(_("security settings"))
+
+    @classmethod
+    def current(cls) -> "SecuritySettings":
+        settings_row, _created = cls.objects.get_or_create(pk=1)
+        return settings_row

@@ -1,10 +1,11 @@
 """The public API, v1: django-ninja, OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs."""
 
+from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from mandant.api.auth import ApiKeyAuth
@@ -22,6 +23,8 @@ api = NinjaAPI(
 )
 api.add_router("/tenants", tenants_router)
 
+PARAM_LOCATIONS = frozenset({"query", "path", "file", "form", "body", "header", "cookie"})
+
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
@@ -29,14 +32,54 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     return api.create_response(request, {"errors": messages_by_field(exc)}, status=status)
 
 
+def schema_error_message(error: dict[str, Any]) -> str:
+    """pydantic's messages are English only: translate the kinds a client can trigger."""
+    kind = str(error.get("type", ""))
+    context = error.get("ctx") or {}
+    if kind == "missing":
+        return _("This field is required.")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return _("Enter a whole number.")
+    if kind in ("string_type",):
+        return _("Enter a text.")
+    if kind in ("bool_parsing", "bool_type"):
+        return _("Enter true or false.")
+    if kind == "greater_than_equal":
+        return _("Enter a number of at least %(limit)s.") % {"limit": context.get("ge")}
+    if kind == "less_than_equal":
+        return _("Enter a number of at most %(limit)s.") % {"limit": context.get("le")}
+    if kind in ("model_attributes_type", "dict_type", "model_type"):
+        return _("Send a JSON object.")
+    if kind == "json_invalid":
+        return _("The request body is not valid JSON.")
+    return _("Invalid value.")
+
+
 @api.exception_handler(NinjaValidationError)
 def on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     for error in exc.errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "payload")]
+        location = [str(part) for part in error.get("loc", ())]
+        # ninja reports ("query" | "path" | "file" | "body", param name?, field…): keep the field.
+        if location and location[0] in PARAM_LOCATIONS:
+            location = location[1:]
+        if location and location[0] == "payload":
+            location = location[1:]
         field = ".".join(location) or "__all__"
-        errors.setdefault(field, []).append(str(error.get("msg", _("Invalid value."))))
+        errors.setdefault(field, []).append(schema_error_message(error))
     return api.create_response(request, {"errors": errors}, status=422)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        # ninja's only 400: a request body it cannot parse (malformed JSON).
+        return api.create_response(
+            request,
+            {"errors": {"__all__": [_("The request body is not valid JSON.")]}},
+            status=422,
+        )
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(NotFound)

@@ -19,4 +19,4 @@ class ApiKeyAuth(HttpBearer):
 
 
 def actor_of(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined, no-any-return]
+    return request.actor  # type: ignore[attr-defined]

@@ -3,11 +3,11 @@ from datetime import datetime
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import File, Query, Router, Schema
+from ninja.responses import Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
 from mandant.api.auth import actor_of
-from mandant.core.errors import NotFound
 from mandant.tenants import services
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import tenant_get_for_actor, tenant_list
@@ -127,7 +127,7 @@ def list_tenants(request: HttpRequest, filters: Query[TenantListQuery]) -> Tenan
     response={201: TenantOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Create a tenant",
 )
-def create_tenant(request: HttpRequest, payload: TenantCreateIn) -> tuple[int, TenantOut]:
+def create_tenant(request: HttpRequest, payload: TenantCreateIn) -> Status[TenantOut]:
     actor = actor_of(request)
     master_id = payload.master_id if payload.master_id is not None else _key_tenant(request).pk
     master, _grant = tenant_get_for_actor(actor, pk=master_id)
@@ -139,7 +139,7 @@ def create_tenant(request: HttpRequest, payload: TenantCreateIn) -> tuple[int, T
         master=master,
         charset=payload.charset,
     )
-    return 201, TenantOut.from_tenant(tenant)
+    return Status(201, TenantOut.from_tenant(tenant))
 
 
 @router.get("/{tenant_id}", response={200: TenantOut, 404: DetailOut}, summary="Get a tenant")
@@ -171,11 +171,9 @@ def patch_tenant(request: HttpRequest, tenant_id: int, payload: TenantPatchIn) -
 def put_logo(request: HttpRequest, tenant_id: int, logo: File[UploadedFile]) -> TenantOut:
     actor = actor_of(request)
     tenant, _grant = tenant_get_for_actor(actor, pk=tenant_id)
-    if logo is None:
-        raise NotFound
     updated = services.tenant_set_logo(
         actor=actor,
         tenant=tenant,
-        logo=services.LogoUpload(data=logo.read(), filename=logo.name or ""),
+        logo=services.LogoUpload.from_file(logo),
     )
     return TenantOut.from_tenant(updated)

@@ -140,7 +140,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 # The project-wide assets live in the package (not in an app), like the templates.
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")) or "")
+# Collected files are served by WhiteNoise in production; development serves from the finders.
+_static_root = env_str("STATIC_ROOT", str(VAR_DIR / "static") if PRODUCTION else None)
+STATIC_ROOT = Path(_static_root) if _static_root else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -197,3 +199,9 @@ LOGGING = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# "Valid and active" e-mail addresses: syntax always; DNS (MX) lookup only when enabled.
+EMAIL_CHECK_DELIVERABILITY = env_bool("EMAIL_CHECK_DELIVERABILITY", False)
+
+# The public address of the site, for links in e-mails (invitations, verification, resets).
+SITE_URL = (env_str("SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")

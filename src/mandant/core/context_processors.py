@@ -4,7 +4,6 @@ from django.http import HttpRequest
 
 from mandant.accounts.roles import Role
 
-
 SETUP_SECTIONS = {
     "setup_users": "users",
     "tenant_management": "upgrades",

@@ -14,7 +14,7 @@ class OutboxBackend(BaseEmailBackend):
             OutboxMessage.objects.create(
                 from_email=message.from_email,
                 to=", ".join(message.recipients()),
-                subject=message.subject,
+                subject=str(message.subject),
                 body=str(message.body),
                 raw=message.message().as_bytes(),
             )

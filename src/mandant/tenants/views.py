@@ -3,6 +3,7 @@
 import base64
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -17,7 +18,7 @@ from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.web import tenant_view
 from mandant.tenants import services
 from mandant.tenants.forms import TenantCreateForm, TenantEditForm, TenantFilterForm, TenantLogoForm
-from mandant.tenants.logo import logo_limits_text
+from mandant.tenants.logo import logo_limits_text, process_logo
 from mandant.tenants.models import Tenant, TenantType
 from mandant.tenants.selectors import (
     master_choices,
@@ -106,6 +107,33 @@ def _keep_logo(upload: services.LogoUpload) -> str:
     return signing.dumps(payload, salt=LOGO_KEPT_SALT, compress=True)
 
 
+def _posted_logo(request: HttpRequest) -> services.LogoUpload | None:
+    """The logo of this submission: a new upload, else the one kept from an earlier try."""
+    file = request.FILES.get("logo")
+    if file is not None:
+        return services.LogoUpload.from_file(file)
+    return _kept_logo(request.POST.get("logo_kept", ""))
+
+
+def _keep_valid_logo(form: TenantCreateForm, upload: services.LogoUpload | None) -> str:
+    """Keep a valid logo across an error page, so the user need not upload it again.
+
+    Returns the preview (base64 PNG) for the page, or "" when there is nothing to keep.
+    """
+    if upload is None:
+        return ""
+    try:
+        processed = process_logo(upload.data, upload.filename, upload.size)
+    except ValidationError as exc:
+        if "logo" not in form.errors:
+            form.add_error("logo", exc)
+        return ""
+    data = form.data.copy()  # type: ignore[attr-defined]
+    data["logo_kept"] = _keep_logo(upload)
+    form.data = data
+    return base64.b64encode(processed.png).decode()
+
+
 @tenant_view()
 @require_http_methods(["GET", "POST"])
 def tenant_management(request: HttpRequest) -> HttpResponse:
@@ -121,14 +149,11 @@ def tenant_management(request: HttpRequest) -> HttpResponse:
         masters = master_choices(actor, tenant)
         if request.method == "POST":
             form = TenantCreateForm(request.POST, request.FILES, masters=masters)
-            if form.is_valid():
+            upload = _posted_logo(request)
+            if not form.is_valid():
+                kept_logo_preview = _keep_valid_logo(form, upload)
+            else:
                 data = form.cleaned_data
-                upload = None
-                if data["logo"]:
-                    upload = services.LogoUpload(data=data["logo"].read(),
-                                                 filename=data["logo"].name)
-                else:
-                    upload = _kept_logo(data["logo_kept"])
                 master = next((m for m in masters if m.pk == data["master"]), None)
                 try:
                     if master is None:
@@ -144,11 +169,8 @@ def tenant_management(request: HttpRequest) -> HttpResponse:
                     )
                 except ValidationError as exc:
                     _apply_errors(form, exc)
-                    if upload is not None and "logo" not in getattr(exc, "error_dict", {}):
-                        kept = _keep_logo(upload)
-                        form.data = form.data.copy()
-                        form.data["logo_kept"] = kept
-                        kept_logo_preview = base64.b64encode(upload.data).decode()
+                    if "logo" not in getattr(exc, "error_dict", {}):
+                        kept_logo_preview = _keep_valid_logo(form, upload)
                 except PermissionDenied as exc:
                     form.add_error(None, exc.message)
                 except NotFound:
@@ -163,8 +185,12 @@ def tenant_management(request: HttpRequest) -> HttpResponse:
         filters: dict[str, Any] = {}
         if filter_form.is_valid():
             filters = {k: v for k, v in filter_form.cleaned_data.items() if v}
-        page_number = int(filters.pop("page", 1) or 1)
-        page = tenant_list(root=tenant, page=page_number, page_size=50, **filters)
+        page = tenant_list(
+            root=tenant,
+            page=_page_number(request.GET.get("page")),
+            page_size=settings.TENANT_LIST_PAGE_SIZE,
+            **filters,
+        )
     status = 422 if form is not None and form.errors else 200
     return render(
         request,
@@ -181,6 +207,14 @@ def tenant_management(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _page_number(raw: str | None) -> int:
+    """A bad page number shows the first page; it must not drop the search and filters."""
+    try:
+        return max(1, min(int(raw or 1), 10**7))
+    except ValueError:
+        return 1
 
 
 def _query_without_page(request: HttpRequest) -> str:
@@ -241,9 +275,7 @@ def tenant_settings(request: HttpRequest) -> HttpResponse:
                     logo_form.add_error("logo", _("Choose an image file to upload."))
                 else:
                     services.tenant_set_logo(
-                        actor=actor,
-                        tenant=tenant,
-                        logo=services.LogoUpload(data=upload.read(), filename=upload.name),
+                        actor=actor, tenant=tenant, logo=services.LogoUpload.from_file(upload)
                     )
                     messages.success(request, _("The logo has been saved."))
                     return redirect("tenants:settings", tenant.slug)

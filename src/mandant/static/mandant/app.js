@@ -16,3 +16,9 @@ document.addEventListener("DOMContentLoaded", () => {
   type.addEventListener("change", sync);
   sync();
 });
+
+// After a failed submission, move focus to the first field with an error.
+document.addEventListener("DOMContentLoaded", () => {
+  const first = document.querySelector(".field.has-error input, .field.has-error select");
+  if (first) first.focus();
+});

@@ -1,0 +1,513 @@
+"""THE isolation test: every route of the project, aimed at another partner's tenants, is a 404.
+
+Every URL pattern the project has is enumerated (``get_resolver()``, recursively, the ninja
+API included). Each one is either
+
+* mapped to probes in ``probes()`` below: concrete URLs that target objects of one tenant
+  (slugs, tenant ids, API-key ids, …). An outsider (session or API key) must get 404 for GET
+  and POST; a control user who may see the object must *not* get 404, so the 404 means
+  "isolated" rather than "broken URL"; or
+* listed in ``GLOBAL_ROUTES`` / ``GLOBAL_NAMESPACES`` with the reason it is not tenant-bound.
+
+A new URL pattern that is in neither place fails ``test_every_route_is_probed_or_allowlisted``:
+add a probe for it (and keep it isolated) before it ships.
+"""
+
+import io
+import json
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
+from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.urls import URLPattern, URLResolver, get_resolver, path, resolve
+from PIL import Image
+
+from mandant.accounts.models import ApiKey
+from mandant.accounts.services import apikey_create
+from mandant.core.actor import Actor
+from mandant.notices.models import OutboxMessage
+from mandant.tenants.models import Tenant
+from mandant.tenants.services import LogoUpload, tenant_set_logo
+
+# Routes that are not bound to a tenant, with the reason. Keys are "namespace:name".
+GLOBAL_ROUTES = {
+    "accounts:start": "redirects to the user's own tenant(s); takes no tenant argument",
+    "accounts:login": "sign-in form, before any tenant is known",
+    "accounts:logout": "ends the session; no tenant argument",
+    "accounts:language": "stores the user's language; no tenant argument",
+    "accounts:my_tenants": "lists only the user's own memberships",
+    "api:openapi-json": "public API description, no data",
+    "api:openapi-view": "public API documentation page, no data",
+    "api:api-root": "ninja's root placeholder: always 404",
+}
+# Whole namespaces that are not tenant-bound, with the reason.
+GLOBAL_NAMESPACES = {
+    "admin": "Django admin: operators (is_staff) only; everyone else is sent to its login "
+    "(checked in test_admin_is_closed_to_partners)",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # "namespace:name", or "namespace:<route>" for unnamed patterns
+    namespace: str
+    route: str
+
+
+def _walk(patterns: list, prefix: str, namespace: str) -> Iterator[Route]:  # type: ignore[type-arg]
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = namespace
+            if pattern.namespace:
+                inner = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+        elif isinstance(pattern, URLPattern):
+            route = prefix + str(pattern.pattern)
+            name = pattern.name or f"<{route}>"
+            yield Route(
+                key=f"{namespace}:{name}" if namespace else name, namespace=namespace, route=route
+            )
+
+
+def all_routes(urlconf: object = None) -> list[Route]:
+    return list(_walk(get_resolver(urlconf).url_patterns, "", ""))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request aimed at the target tenant. ``control_url`` defaults to ``url``."""
+
+    key: str
+    url: str
+    kind: str = "web"  # "web": session, GET and POST; "api": bearer key, ``method``
+    method: str = "get"
+    body: object = None
+    control_url: str | None = None
+    control: str = "paula"  # who must not get a 404 here
+    files: dict = field(default_factory=dict, hash=False)  # type: ignore[type-arg]
+    form: dict = field(default_factory=dict, hash=False)  # type: ignore[type-arg]
+    # Web probes: the methods the view accepts (both are tried, as an outsider would).
+    methods: tuple[str, ...] = ("get", "post")
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), (0, 90, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@dataclass
+class Stage:
+    """The world plus what the probes point at: logos, API keys, an outbox message."""
+
+    world: object
+    keys: dict[int, ApiKey]  # tenant pk -> an API key of that tenant
+    message: OutboxMessage
+
+
+@pytest.fixture
+def stage(world) -> Stage:  # type: ignore[no-untyped-def]
+    paula = Actor(user=world.paula)
+    keys = {}
+    for tenant in (world.alpha, world.kunde1, world.filiale, world.kunde2):
+        tenant_set_logo(
+            actor=paula, tenant=tenant, logo=LogoUpload(data=png_bytes(), filename="logo.png")
+        )
+        keys[tenant.pk], _raw = apikey_create(actor=paula, tenant=tenant, name="target")
+    message = OutboxMessage.objects.create(
+        from_email="noreply@mandant.example",
+        to="olga@mandant.example",
+        subject="CUSTOM tenant Kunde Zwei awaits configuration",
+        body="…",
+        raw=b"",
+    )
+    return Stage(world=world, keys=keys, message=message)
+
+
+def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]:
+    """Probes aimed at ``target``, made by an outsider whose own tenant is ``home``."""
+    t, h = target.slug, home.slug
+    key = stage.keys[target.pk]
+    key_slug = key.tenant.slug
+    new_slug = target.slug  # a tenant the control user reaches: the target itself
+    return {
+        # /t/<slug>/…
+        "tenants:home": [Probe("tenants:home", f"/t/{t}/")],
+        "tenants:enter": [Probe("tenants:enter", f"/t/{t}/enter/")],
+        "tenants:logo": [Probe("tenants:logo", f"/t/{t}/logo.png")],
+        "tenants:setup": [Probe("tenants:setup", f"/t/{t}/setup/")],
+        "tenants:setup_users": [Probe("tenants:setup_users", f"/t/{t}/setup/users/")],
+        "tenants:settings": [Probe("tenants:settings", f"/t/{t}/setup/tenant/")],
+        "tenants:setup_upgrades": [Probe("tenants:setup_upgrades", f"/t/{t}/setup/upgrades/")],
+        "tenants:tenant_management": [
+            Probe("tenants:tenant_management", f"/t/{t}/setup/upgrades/tenants/"),
+            Probe(
+                "tenants:tenant_management",
+                f"/t/{t}/setup/upgrades/tenants/?parent={target.pk}&page=2",
+            ),
+        ],
+        "tenants:tenant_created": [
+            Probe("tenants:tenant_created", f"/t/{t}/setup/upgrades/tenants/created/{new_slug}/"),
+            # The outsider's own tenant in the path, the target's tenant as the new one.
+            Probe(
+                "tenants:tenant_created",
+                f"/t/{h}/setup/upgrades/tenants/created/{new_slug}/",
+                control_url=f"/t/{t}/setup/upgrades/tenants/created/{new_slug}/",
+            ),
+        ],
+        "accounts:setup_api_keys": [
+            Probe("accounts:setup_api_keys", f"/t/{t}/setup/api-keys/"),
+        ],
+        "accounts:revoke_api_key": [
+            Probe("accounts:revoke_api_key", f"/t/{key_slug}/setup/api-keys/{key.pk}/revoke/"),
+            # The outsider's own tenant in the path, the target's key id.
+            # (POST only: on the outsider's own tenant a GET is refused with 405 before any
+            # lookup, the same for every key id, so it reveals nothing.)
+            Probe(
+                "accounts:revoke_api_key",
+                f"/t/{h}/setup/api-keys/{key.pk}/revoke/",
+                control_url=f"/t/{key_slug}/setup/api-keys/{key.pk}/revoke/",
+                methods=("post",),
+            ),
+        ],
+        # Operator pages: staff only, 404 for everyone else, whatever the target.
+        "operator:dashboard": [Probe("operator:dashboard", "/operator/", control="olga")],
+        "operator:mark_configured": [
+            Probe(
+                "operator:mark_configured",
+                f"/operator/tenants/{target.pk}/configured/",
+                control="olga",
+            ),
+        ],
+        "operator:set_management": [
+            Probe(
+                "operator:set_management",
+                f"/operator/tenants/{target.pk}/management/",
+                control="olga",
+                form={"active": "1"},
+            ),
+        ],
+        "operator:outbox": [Probe("operator:outbox", "/operator/outbox/", control="olga")],
+        "operator:outbox_detail": [
+            Probe(
+                "operator:outbox_detail", f"/operator/outbox/{stage.message.pk}/", control="olga"
+            ),
+        ],
+        # The API, with the outsider's key.
+        "api:list_tenants": [
+            Probe("api:list_tenants", f"/api/v1/tenants?parent={target.pk}", kind="api"),
+        ],
+        "api:create_tenant": [
+            Probe(
+                "api:create_tenant",
+                "/api/v1/tenants",
+                kind="api",
+                method="post",
+                body={"name": f"Unter {target.name}", "master_id": target.pk},
+            ),
+        ],
+        "api:get_tenant": [
+            Probe("api:get_tenant", f"/api/v1/tenants/{target.pk}", kind="api"),
+        ],
+        "api:patch_tenant": [
+            Probe(
+                "api:patch_tenant",
+                f"/api/v1/tenants/{target.pk}",
+                kind="api",
+                method="patch",
+                body={"version": "ENTERPRISE"},
+            ),
+        ],
+        "api:put_logo": [
+            Probe(
+                "api:put_logo",
+                f"/api/v1/tenants/{target.pk}/logo",
+                kind="api",
+                method="put",
+                files={"logo": png_bytes()},
+            ),
+        ],
+    }
+
+
+def _request(
+    client: Client, probe: Probe, method: str, url: str, key: str | None = None
+) -> HttpResponse:
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    if probe.files:
+        files = {name: SimpleUploadedFile("logo.png", data) for name, data in probe.files.items()}
+        return client.generic(
+            method.upper(),
+            url,
+            encode_multipart(BOUNDARY, files),
+            content_type=MULTIPART_CONTENT,
+            **extra,
+        )
+    if probe.form and method == "post":
+        return client.post(url, probe.form, **extra)
+    if probe.body is not None:
+        return client.generic(
+            method.upper(), url, json.dumps(probe.body), content_type="application/json", **extra
+        )
+    return getattr(client, method)(url, **extra)
+
+
+def _methods(probe: Probe) -> tuple[str, ...]:
+    return probe.methods if probe.kind == "web" else (probe.method,)
+
+
+def _all(groups: dict[str, list[Probe]]) -> list[Probe]:
+    return [probe for group in groups.values() for probe in group]
+
+
+def _raw_key(world, user, tenant) -> str:  # type: ignore[no-untyped-def]
+    return world.api_key(user, tenant)  # type: ignore[no-any-return]
+
+
+# --- the route inventory -----------------------------------------------------------------
+
+
+def _uncovered(routes: list[Route], probed: set[str]) -> set[str]:
+    return {
+        r.key
+        for r in routes
+        if r.key not in probed
+        and r.key not in GLOBAL_ROUTES
+        and r.namespace.split(":")[0] not in GLOBAL_NAMESPACES
+    }
+
+
+def test_every_route_is_probed_or_allowlisted(stage):
+    world = stage.world
+    routes = all_routes()
+    probed = set(probes(stage, world.kunde1, world.fremd))
+    assert _uncovered(routes, probed) == set(), (
+        "New URL pattern(s) without an isolation probe: add them to probes() in "
+        "tests/test_cross_tenant.py (or, if truly global, to GLOBAL_ROUTES with a reason)."
+    )
+    # …and no stale entries for routes that no longer exist.
+    keys = {r.key for r in routes}
+    assert probed - keys == set()
+    assert set(GLOBAL_ROUTES) - keys == set()
+    assert probed.isdisjoint(GLOBAL_ROUTES)
+    assert {r.namespace for r in routes} >= set(GLOBAL_NAMESPACES)
+
+
+def test_the_inventory_notices_a_new_route(stage):
+    from mandant.config import urls as project_urls
+
+    def view(request, slug):  # type: ignore[no-untyped-def]
+        return HttpResponse()
+
+    fake = types.ModuleType("fake_urls")
+    fake.urlpatterns = [  # type: ignore[attr-defined]
+        *project_urls.urlpatterns,
+        path("t/<slug:slug>/campaigns/", view, name="campaigns"),
+        path("t/<slug:slug>/unnamed/", view),
+    ]
+    world = stage.world
+    probed = set(probes(stage, world.kunde1, world.fremd))
+    assert _uncovered(all_routes(fake), probed) == {"campaigns", "<t/<slug:slug>/unnamed/>"}
+
+
+def test_every_probe_hits_the_route_it_claims(stage):
+    world = stage.world
+    routes = {r.key: r for r in all_routes()}
+    for probe in _all(probes(stage, world.kunde1, world.fremd)):
+        for url in (probe.url, probe.control_url or probe.url):
+            match = resolve(urlsplit(url).path)
+            assert match.route == routes[probe.key].route, (probe.key, url)
+
+
+# --- isolation ---------------------------------------------------------------------------
+
+# (outsider, the outsider's own tenant, target): another partner, a sub-tenant's admin
+# looking up at its master and sideways at its sibling, and at the platform root.
+CASES = [
+    pytest.param("eve", "fremd", "kunde1", id="other-partner->kunde1"),
+    pytest.param("eve", "fremd", "alpha", id="other-partner->alpha"),
+    pytest.param("eve", "fremd", "filiale", id="other-partner->filiale"),
+    pytest.param("carl", "kunde1", "alpha", id="sub-tenant->its-master"),
+    pytest.param("carl", "kunde1", "kunde2", id="sub-tenant->its-sibling"),
+]
+
+
+def _control_user(world, probe: Probe):  # type: ignore[no-untyped-def]
+    return world.olga if probe.control == "olga" else world.paula
+
+
+@pytest.mark.parametrize(("outsider", "home", "target"), CASES)
+def test_web_routes_are_404_for_outsiders(stage, outsider, home, target):
+    world = stage.world
+    user, home_t, target_t = (
+        getattr(world, outsider),
+        getattr(world, home),
+        getattr(world, target),
+    )
+    groups = probes(stage, target_t, home_t)
+    client = world.client_for(user)
+    failures = []
+    for probe in _all(groups):
+        if probe.kind != "web":
+            continue
+        for method in _methods(probe):
+            response = _request(client, probe, method, probe.url)
+            if response.status_code != 404:
+                failures.append((probe.key, method.upper(), probe.url, response.status_code))
+    assert failures == []
+    # Nothing was changed on the way.
+    assert all(key.revoked_at is None for key in ApiKey.objects.all())
+    target_t.refresh_from_db()
+    assert target_t.configured_at is None
+    assert target_t.tenant_management_active == (target == "alpha")  # not switched on
+
+
+@pytest.mark.parametrize(("outsider", "home", "target"), CASES)
+def test_api_routes_are_404_for_outsiders_keys(stage, outsider, home, target):
+    world = stage.world
+    user, home_t, target_t = (
+        getattr(world, outsider),
+        getattr(world, home),
+        getattr(world, target),
+    )
+    raw = _raw_key(world, user, home_t)
+    client = Client()
+    before = Tenant.objects.count()
+    failures = []
+    for probe in _all(probes(stage, target_t, home_t)):
+        if probe.kind != "api":
+            continue
+        response = _request(client, probe, probe.method, probe.url, key=raw)
+        if response.status_code != 404:
+            failures.append((probe.key, probe.method.upper(), probe.url, response.status_code))
+    assert failures == []
+    assert Tenant.objects.count() == before
+    target_t.refresh_from_db()
+    assert not target_t.name.startswith("Unter")
+    assert (
+        target_t.version
+        == {"alpha": "PROFESSIONAL", "kunde1": "BASIC", "kunde2": "ENTERPRISE", "filiale": "BASIC"}[
+            target
+        ]
+    )
+
+
+@pytest.mark.parametrize("target", ["kunde1", "alpha", "kunde2", "filiale"])
+def test_the_same_urls_work_for_someone_who_may_see_them(stage, target):
+    """The control: the 404s above mean "isolated", not "this URL does not exist"."""
+    world = stage.world
+    target_t = getattr(world, target)
+    groups = probes(stage, target_t, world.fremd)
+    raw = _raw_key(world, world.paula, world.alpha)
+    failures = []
+    for probe in _all(groups):
+        url = probe.control_url or probe.url
+        if probe.kind == "api":
+            response = _request(Client(), probe, probe.method, url, key=raw)
+            if response.status_code not in (200, 201):
+                failures.append((probe.key, probe.method.upper(), url, response.status_code))
+            continue
+        client = world.client_for(_control_user(world, probe))
+        for method in _methods(probe):
+            response = _request(client, probe, method, url)
+            if response.status_code == 404 or response.status_code >= 500:
+                failures.append((probe.key, method.upper(), url, response.status_code))
+    assert failures == []
+
+
+@pytest.mark.parametrize("user", ["paula", "carl", "eve"])
+def test_operator_pages_are_404_for_non_staff(stage, user):
+    world = stage.world
+    client = world.client_for(getattr(world, user))
+    for probe in _all(probes(stage, world.alpha, world.fremd)):
+        if probe.key.startswith("operator:"):
+            for method in _methods(probe):
+                assert _request(client, probe, method, probe.url).status_code == 404, probe
+
+
+def test_web_routes_send_anonymous_visitors_to_login(stage):
+    world = stage.world
+    for probe in _all(probes(stage, world.alpha, world.fremd)):
+        if probe.kind == "web":
+            response = Client().get(probe.url)
+            assert response.status_code == 302, probe
+            assert response["Location"].startswith("/login/"), probe
+
+
+def test_api_routes_do_not_accept_a_session(stage):
+    world = stage.world
+    client = world.client_for(world.paula)
+    for probe in _all(probes(stage, world.kunde1, world.fremd)):
+        if probe.kind == "api":
+            response = _request(client, probe, probe.method, probe.url)
+            assert response.status_code == 401, probe
+
+
+def test_listing_with_an_outsiders_key_shows_only_its_own_subtree(stage):
+    world = stage.world
+    raw = _raw_key(world, world.eve, world.fremd)
+    response = Client().get(
+        "/api/v1/tenants", {"page_size": 200}, HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert [item["slug"] for item in response.json()["items"]] == ["fremdagentur"]
+    for q in ("Kunde", "Alpha", "Filiale"):
+        response = Client().get("/api/v1/tenants", {"q": q}, HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.json()["total"] == 0
+
+
+def test_web_tenant_list_never_shows_other_partners(stage):
+    world = stage.world
+    response = world.client_for(world.eve).get(
+        "/t/fremdagentur/setup/upgrades/tenants/", {"q": "Kunde"}
+    )
+    assert response.status_code == 200
+    assert b"kunde-eins" not in response.content
+    assert "Kunde Eins" not in response.content.decode()
+
+
+def test_my_tenants_lists_only_own_memberships(stage):
+    world = stage.world
+    content = world.client_for(world.eve).get("/tenants/").content.decode()
+    assert "Fremdagentur" in content
+    assert "Agentur Alpha" not in content
+    assert "Kunde Eins" not in content
+
+
+def test_admin_is_closed_to_partners(stage):
+    world = stage.world
+    client = world.client_for(world.eve)
+    for url in (
+        "/admin/",
+        f"/admin/tenants/tenant/{world.kunde1.pk}/change/",
+        "/admin/tenants/tenant/",
+        "/admin/accounts/apikey/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
+    assert (
+        world.client_for(world.olga)
+        .get(f"/admin/tenants/tenant/{world.kunde1.pk}/change/")
+        .status_code
+        == 200
+    )
+
+
+def test_creation_form_on_the_own_tenant_cannot_name_a_foreign_master(stage):
+    """Ids in form fields are checked too, not only the tenant in the path."""
+    world = stage.world
+    before = Tenant.objects.count()
+    for master in (world.kunde1, world.alpha, world.root):
+        response = world.client_for(world.eve).post(
+            "/t/fremdagentur/setup/upgrades/tenants/",
+            {"name": "Untergeschoben", "type": "STANDARD", "version": "BASIC", "master": master.pk},
+        )
+        assert response.status_code == 422
+        assert "Untergeschoben" in response.content.decode()  # the form is shown again
+    assert Tenant.objects.count() == before
