@@ -7,6 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 export MANDANT_HOME ?= $(CURDIR)
+export SITE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test install lint types check-translations messages clean bench
 

@@ -46,9 +46,21 @@ def main() -> int:
         shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
         env = dict(os.environ, PYTHONPATH=str(Path(tmp)))
         subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "django", "makemessages", "-l", "de", "--no-obsolete",
-             "--settings", "mandant.config.settings"],
-            cwd=copy, env=env, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "makemessages",
+                "-l",
+                "de",
+                "--no-obsolete",
+                "--settings",
+                "mandant.config.settings",
+            ],
+            cwd=copy,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         fresh = parse_po((copy / "locale/de/LC_MESSAGES/django.po").read_text("utf-8"))
     problems: list[str] = []
@@ -76,8 +88,9 @@ def main() -> int:
         if check.returncode != 0:
             problems.append(check.stderr)
         elif not MO.exists() or MO.read_bytes() != compiled.read_bytes():
-            problems.append("django.mo is not compiled from the current django.po "
-                            "(run make messages)")
+            problems.append(
+                "django.mo is not compiled from the current django.po (run make messages)"
+            )
     if problems:
         print(f"{len(problems)} translation problem(s):")
         print("\n".join(sorted(set(problems))[:200]))

@@ -1,12 +1,12 @@
 """A small world every test can tell a story with.
 
-    Mandant Platform (root)
-    └── Agentur Alpha        partner: paula (Customer Service), tenant management active
-        ├── Kunde Eins       STANDARD; carl is its Administrator
-        │   └── Filiale Eins-A
-        └── Kunde Zwei       CUSTOM, ISO-8859-15
-    └── Fremdagentur         an unrelated partner: eve (Administrator)
-    olga is an operator (staff).
+Mandant Platform (root)
+└── Agentur Alpha        partner: paula (Customer Service), tenant management active
+    ├── Kunde Eins       STANDARD; carl is its Administrator
+    │   └── Filiale Eins-A
+    └── Kunde Zwei       CUSTOM, ISO-8859-15
+└── Fremdagentur         an unrelated partner: eve (Administrator)
+olga is an operator (staff).
 """
 
 from dataclasses import dataclass
@@ -61,11 +61,13 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
     olga = user_create(email="olga@mandant.example", password=PASSWORD, is_staff=True)
     op = Actor(user=olga)
     root = root_tenant()
-    alpha = tenant_create(actor=op, name="Agentur Alpha", type="STANDARD",
-                          version="PROFESSIONAL", master=root)
+    alpha = tenant_create(
+        actor=op, name="Agentur Alpha", type="STANDARD", version="PROFESSIONAL", master=root
+    )
     tenant_set_management_active(actor=op, tenant=alpha, active=True)
-    fremd = tenant_create(actor=op, name="Fremdagentur", type="STANDARD", version="BASIC",
-                          master=root)
+    fremd = tenant_create(
+        actor=op, name="Fremdagentur", type="STANDARD", version="BASIC", master=root
+    )
     tenant_set_management_active(actor=op, tenant=fremd, active=True)
     paula = user_create(email="paula@alpha.example", password=PASSWORD, first_name="Paula")
     membership_set(actor=op, tenant=alpha, user=paula, role=Role.CUSTOMER_SERVICE)
@@ -73,15 +75,33 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
     membership_set(actor=op, tenant=fremd, user=eve, role=Role.ADMINISTRATOR)
     pa = Actor(user=paula)
     alpha.refresh_from_db()
-    kunde1 = tenant_create(actor=pa, name="Kunde Eins", type="STANDARD", version="BASIC",
-                           master=alpha)
-    filiale = tenant_create(actor=pa, name="Filiale Eins-A", type="STANDARD", version="BASIC",
-                            master=kunde1)
-    kunde2 = tenant_create(actor=pa, name="Kunde Zwei", type="CUSTOM", version="ENTERPRISE",
-                           master=alpha, charset="ISO-8859-15")
+    kunde1 = tenant_create(
+        actor=pa, name="Kunde Eins", type="STANDARD", version="BASIC", master=alpha
+    )
+    filiale = tenant_create(
+        actor=pa, name="Filiale Eins-A", type="STANDARD", version="BASIC", master=kunde1
+    )
+    kunde2 = tenant_create(
+        actor=pa,
+        name="Kunde Zwei",
+        type="CUSTOM",
+        version="ENTERPRISE",
+        master=alpha,
+        charset="ISO-8859-15",
+    )
     carl = user_create(email="carl@kunde-eins.example", password=PASSWORD, first_name="Carl")
     membership_set(actor=op, tenant=kunde1, user=carl, role=Role.ADMINISTRATOR)
     for tenant in (alpha, kunde1, fremd):
         tenant.refresh_from_db()
-    return World(root=root, alpha=alpha, kunde1=kunde1, filiale=filiale, kunde2=kunde2,
-                 fremd=fremd, olga=olga, paula=paula, carl=carl, eve=eve)
+    return World(
+        root=root,
+        alpha=alpha,
+        kunde1=kunde1,
+        filiale=filiale,
+        kunde2=kunde2,
+        fremd=fremd,
+        olga=olga,
+        paula=paula,
+        carl=carl,
+        eve=eve,
+    )

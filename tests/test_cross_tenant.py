@@ -28,10 +28,11 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import URLPattern, URLResolver, get_resolver, path, resolve
 from PIL import Image
 
-from mandant.accounts.models import ApiKey
-from mandant.accounts.services import apikey_create
+from mandant.accounts.models import ApiKey, Invitation, Membership, User
+from mandant.accounts.roles import Role
+from mandant.accounts.services import apikey_create, membership_set, user_create
 from mandant.core.actor import Actor
-from mandant.notices.models import OutboxMessage
+from mandant.notices.models import OutboundMessage
 from mandant.tenants.models import Tenant
 from mandant.tenants.services import LogoUpload, tenant_set_logo
 
@@ -42,6 +43,25 @@ GLOBAL_ROUTES = {
     "accounts:logout": "ends the session; no tenant argument",
     "accounts:language": "stores the user's language; no tenant argument",
     "accounts:my_tenants": "lists only the user's own memberships",
+    "accounts:invitation": "acts only on the invitation its random token names (only its hash "
+    "is stored); unknown tokens are a 404 (test_invitations.py)",
+    "accounts:verify_email": "acts only on the user named by the signed link "
+    "(test_initial_password.py::test_bad_expired_or_stale_confirmation_links)",
+    # /account/: acts only on the logged-in user (no tenant, no user id in the URL) …
+    "security:profile": "acts only on the logged-in user",
+    "security:password_change": "acts only on the logged-in user",
+    "security:email_change": "acts only on the logged-in user",
+    "security:email_verify_send": "acts only on the logged-in user",
+    "security:two_factor": "acts only on the logged-in user",
+    "security:recovery_codes": "acts only on the logged-in user",
+    "security:two_factor_disable": "acts only on the logged-in user",
+    # … or on the user a signed link or the pending sign-in names; another user's id in the
+    # link is a 404 (test_password_reset.py::test_another_users_id_with_my_token_is_404,
+    # test_email_change.py::test_a_tampered_link_naming_another_user_is_404).
+    "security:password_reset": "asks for an e-mail address; same answer for every address",
+    "security:password_reset_confirm": "acts only on the user named by a valid reset token",
+    "security:email_change_confirm": "acts only on the user named by the signed link",
+    "security:login_code": "acts only on the user pending in this session's sign-in",
     "api:openapi-json": "public API description, no data",
     "api:openapi-view": "public API documentation page, no data",
     "api:api-root": "ninja's root placeholder: always 404",
@@ -94,6 +114,9 @@ class Probe:
     form: dict = field(default_factory=dict, hash=False)  # type: ignore[type-arg]
     # Web probes: the methods the view accepts (both are tried, as an outsider would).
     methods: tuple[str, ...] = ("get", "post")
+    # API probes: the answers that show the control reached the object (a refused hand-over
+    # answers 409 listing the unmet conditions).
+    control_statuses: tuple[int, ...] = (200, 201)
 
 
 def png_bytes() -> bytes:
@@ -108,7 +131,12 @@ class Stage:
 
     world: object
     keys: dict[int, ApiKey]  # tenant pk -> an API key of that tenant
-    message: OutboxMessage
+    message: OutboundMessage
+    # tenant pk -> a user of that tenant (Viewer) for the web probes, another for the API ones,
+    # and a third one the control removes through the second removal probe.
+    members: dict[int, User] = field(default_factory=dict)
+    api_members: dict[int, User] = field(default_factory=dict)
+    spare_members: dict[int, User] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -120,14 +148,33 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
             actor=paula, tenant=tenant, logo=LogoUpload(data=png_bytes(), filename="logo.png")
         )
         keys[tenant.pk], _raw = apikey_create(actor=paula, tenant=tenant, name="target")
-    message = OutboxMessage.objects.create(
-        from_email="noreply@mandant.example",
-        to="olga@mandant.example",
+    message = OutboundMessage.objects.create(
+        to_email="olga@mandant.example",
+        kind="test",
+        language="en",
         subject="CUSTOM tenant Kunde Zwei awaits configuration",
-        body="…",
-        raw=b"",
+        text_body="…",
+        html_body="<p>…</p>",
     )
-    return Stage(world=world, keys=keys, message=message)
+    members, api_members, spare_members = {}, {}, {}
+    olga = Actor(user=world.olga)
+    for tenant in (world.alpha, world.kunde1, world.filiale, world.kunde2):
+        for group, prefix in (
+            (members, "probe"),
+            (api_members, "probe-api"),
+            (spare_members, "probe-spare"),
+        ):
+            user = user_create(email=f"{prefix}@{tenant.slug}.example", password="x" * 20)
+            membership_set(actor=olga, tenant=tenant, user=user, role=Role.VIEWER)
+            group[tenant.pk] = user
+    return Stage(
+        world=world,
+        keys=keys,
+        message=message,
+        members=members,
+        api_members=api_members,
+        spare_members=spare_members,
+    )
 
 
 def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]:
@@ -136,6 +183,10 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
     key = stage.keys[target.pk]
     key_slug = key.tenant.slug
     new_slug = target.slug  # a tenant the control user reaches: the target itself
+    m = stage.members[target.pk].pk  # a user of the target (web probes)
+    am = stage.api_members[target.pk].pk  # another one (API probes)
+    sm = stage.spare_members[target.pk].pk  # removed by the control of the second removal
+    user_url = f"/t/{t}/setup/users/{m}/"
     return {
         # /t/<slug>/…
         "tenants:home": [Probe("tenants:home", f"/t/{t}/")],
@@ -164,6 +215,52 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
         "accounts:setup_api_keys": [
             Probe("accounts:setup_api_keys", f"/t/{t}/setup/api-keys/"),
         ],
+        # Setup → Users and the hand-over. Each user action also with the outsider's own
+        # tenant in the path and the target's user id (POST only: on the own tenant a GET is
+        # refused with 405 before any lookup, the same for every id, so it reveals nothing).
+        # Removal comes last: the control user really performs these actions.
+        "tenants:handover": [Probe("tenants:handover", f"/t/{t}/handover/")],
+        "tenants:user_invite": [
+            Probe(
+                "tenants:user_invite",
+                f"/t/{t}/setup/users/invite/",
+                form={"email": f"invited@{t}.example", "language": "en", "role": "400"},
+            ),
+        ],
+        "tenants:create_administrator": [
+            Probe(
+                "tenants:create_administrator",
+                f"/t/{t}/setup/users/administrator/",
+                form={"email": f"admin@{t}.example", "language": "en", "method": "invitation"},
+            ),
+        ],
+        "tenants:user_added": [
+            Probe("tenants:user_added", user_url + "added/?outcome=invited"),
+            Probe(
+                "tenants:user_added",
+                f"/t/{h}/setup/users/{m}/added/",
+                control_url=user_url + "added/",
+            ),
+        ],
+        **{
+            f"tenants:user_{action}": [
+                Probe(f"tenants:user_{action}", user_url + f"{action}/", form=form),
+                Probe(
+                    f"tenants:user_{action}",
+                    f"/t/{h}/setup/users/{who}/{action}/",
+                    control_url=f"/t/{t}/setup/users/{who}/{action}/",
+                    form=form,
+                    methods=("post",),
+                ),
+            ]
+            for action, form, who in (
+                ("role", {"role": "400"}, m),
+                ("deactivate", {}, m),
+                ("reactivate", {}, m),
+                ("resend", {}, m),
+                ("remove", {}, sm),
+            )
+        },
         "accounts:revoke_api_key": [
             Probe("accounts:revoke_api_key", f"/t/{key_slug}/setup/api-keys/{key.pk}/revoke/"),
             # The outsider's own tenant in the path, the target's key id.
@@ -197,6 +294,25 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
         "operator:outbox_detail": [
             Probe(
                 "operator:outbox_detail", f"/operator/outbox/{stage.message.pk}/", control="olga"
+            ),
+        ],
+        "operator:notices": [Probe("operator:notices", "/operator/notices/", control="olga")],
+        "operator:notice_new": [
+            Probe(
+                "operator:notice_new",
+                "/operator/notices/new/",
+                control="olga",
+                form={
+                    "kind": "outage",
+                    "severity": "critical",
+                    "scope": target.slug,
+                    "title_en": f"Outage at {target.name}",
+                    "title_de": "Störung",
+                    "body_en": "Sending is delayed.",
+                    "body_de": "Der Versand verzögert sich.",
+                    "starts_at": "2020-01-01T00:00",
+                    "ends_at": "2999-01-01T00:00",
+                },
             ),
         ],
         # The API, with the outsider's key.
@@ -233,7 +349,115 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
                 files={"logo": png_bytes()},
             ),
         ],
+        # Users of a tenant: the control is an operator's key (Customer Service may not manage
+        # the users of its own tenant, Agentur Alpha). The outsider's own tenant with the
+        # target's user id is a 404 too.
+        "api:list_users": [
+            Probe(
+                "api:list_users", f"/api/v1/tenants/{target.pk}/users", kind="api", control="olga"
+            ),
+        ],
+        "api:add_user": [
+            Probe(
+                "api:add_user",
+                f"/api/v1/tenants/{target.pk}/users",
+                kind="api",
+                method="post",
+                control="olga",
+                body={"email": f"api-invited@{t}.example", "role": 400},
+            ),
+        ],
+        "api:add_administrator": [
+            Probe(
+                "api:add_administrator",
+                f"/api/v1/tenants/{target.pk}/administrators",
+                kind="api",
+                method="post",
+                control="olga",
+                body={"email": f"api-admin@{t}.example"},
+            ),
+        ],
+        "api:patch_user": [
+            Probe(
+                "api:patch_user",
+                f"/api/v1/tenants/{target.pk}/users/{am}",
+                kind="api",
+                method="patch",
+                control="olga",
+                body={"role": 400},
+            ),
+            Probe(
+                "api:patch_user",
+                f"/api/v1/tenants/{home.pk}/users/{am}",
+                kind="api",
+                method="patch",
+                control="olga",
+                body={"role": 400},
+                control_url=f"/api/v1/tenants/{target.pk}/users/{am}",
+            ),
+        ],
+        "api:resend": [
+            Probe(
+                "api:resend",
+                f"/api/v1/tenants/{target.pk}/users/{am}/resend",
+                kind="api",
+                method="post",
+                control="olga",
+            ),
+            Probe(
+                "api:resend",
+                f"/api/v1/tenants/{home.pk}/users/{am}/resend",
+                kind="api",
+                method="post",
+                control="olga",
+                control_url=f"/api/v1/tenants/{target.pk}/users/{am}/resend",
+            ),
+        ],
+        "api:handover": [
+            Probe(
+                "api:handover",
+                f"/api/v1/tenants/{target.pk}/handover",
+                kind="api",
+                method="post",
+                control="olga",
+                control_statuses=(200, 409),
+            ),
+        ],
+        "api:delete_user": [
+            Probe(
+                "api:delete_user",
+                f"/api/v1/tenants/{home.pk}/users/{am}",
+                kind="api",
+                method="delete",
+                control="olga",
+                control_statuses=(204,),
+                control_url=f"/api/v1/tenants/{target.pk}/users/{am}",
+            ),
+            Probe(
+                "api:delete_user",
+                f"/api/v1/tenants/{target.pk}/users/{am}",
+                kind="api",
+                method="delete",
+                control="olga",
+                control_statuses=(204, 404),
+            ),
+        ],
     }
+
+
+def _assert_members_untouched(stage: Stage) -> None:
+    for user in (
+        *stage.members.values(),
+        *stage.api_members.values(),
+        *stage.spare_members.values(),
+    ):
+        membership = Membership.objects.get(user=user)
+        assert (membership.role, membership.deactivated_at) == (Role.VIEWER, None), user
+    assert not Invitation.objects.exists()
+    assert not User.objects.filter(email__contains="invited@").exists()
+    assert not User.objects.filter(email__contains="admin@").exists()
+    statuses = set(Tenant.objects.values_list("status", flat=True))
+    assert "handed_over" not in statuses
 
 
 def _request(
@@ -363,6 +587,7 @@ def test_web_routes_are_404_for_outsiders(stage, outsider, home, target):
     assert failures == []
     # Nothing was changed on the way.
     assert all(key.revoked_at is None for key in ApiKey.objects.all())
+    _assert_members_untouched(stage)
     target_t.refresh_from_db()
     assert target_t.configured_at is None
     assert target_t.tenant_management_active == (target == "alpha")  # not switched on
@@ -388,6 +613,7 @@ def test_api_routes_are_404_for_outsiders_keys(stage, outsider, home, target):
             failures.append((probe.key, probe.method.upper(), probe.url, response.status_code))
     assert failures == []
     assert Tenant.objects.count() == before
+    _assert_members_untouched(stage)
     target_t.refresh_from_db()
     assert not target_t.name.startswith("Unter")
     assert (
@@ -404,13 +630,16 @@ def test_the_same_urls_work_for_someone_who_may_see_them(stage, target):
     world = stage.world
     target_t = getattr(world, target)
     groups = probes(stage, target_t, world.fremd)
-    raw = _raw_key(world, world.paula, world.alpha)
+    raws = {
+        "paula": _raw_key(world, world.paula, world.alpha),
+        "olga": _raw_key(world, world.olga, world.root),
+    }
     failures = []
     for probe in _all(groups):
         url = probe.control_url or probe.url
         if probe.kind == "api":
-            response = _request(Client(), probe, probe.method, url, key=raw)
-            if response.status_code not in (200, 201):
+            response = _request(Client(), probe, probe.method, url, key=raws[probe.control])
+            if response.status_code not in probe.control_statuses:
                 failures.append((probe.key, probe.method.upper(), url, response.status_code))
             continue
         client = world.client_for(_control_user(world, probe))

@@ -3,7 +3,15 @@
 import pytest
 
 from conftest import PASSWORD
-from mandant.accounts.roles import MEMBERSHIP_ROLE_CHOICES, PERMISSIONS, Action, Role, role_allows
+from mandant.accounts.roles import (
+    BELOW_OWN_TENANT_ONLY,
+    MEMBERSHIP_ROLE_CHOICES,
+    PERMISSIONS,
+    Action,
+    Role,
+    grant_allows,
+    role_allows,
+)
 from mandant.accounts.services import membership_set, user_create
 from mandant.core.actor import Actor
 from mandant.core.errors import NotFound
@@ -27,6 +35,9 @@ MATRIX = {
     Action.TENANT_CREATE_SUBTENANT: (True,  True,  True,  False, False, False),
     Action.TENANT_LIST_SUBTREE:     (True,  True,  True,  False, False, False),
     Action.APIKEY_MANAGE:           (True,  True,  True,  False, False, False),
+    Action.USER_MANAGE:             (True,  True,  True,  False, False, False),
+    Action.USER_CREATE_ADMINISTRATOR: (True, True, True,  False, False, False),
+    Action.TENANT_HAND_OVER:        (True,  True,  True,  False, False, False),
     Action.TENANT_MARK_CONFIGURED:  (True,  False, False, False, False, False),
 }  # fmt: skip
 ROLES = (OP, ADM, CS, ED, VI, None)
@@ -39,6 +50,27 @@ ROLES = (OP, ADM, CS, ED, VI, None)
 )
 def test_permission_matrix(role, action, allowed):
     assert role_allows(role, action) is allowed
+
+
+@pytest.mark.parametrize(
+    "action", sorted(BELOW_OWN_TENANT_ONLY, key=lambda a: a.value), ids=lambda a: a.value
+)
+def test_customer_service_manages_users_only_below_its_own_tenant(action):
+    # Customer Service: only through an inherited role (a tenant below its own).
+    assert grant_allows(CS, action, inherited=True)
+    assert not grant_allows(CS, action, inherited=False)
+    # Administrators and operators: in their own tenant as well.
+    for role in (OP, ADM):
+        assert grant_allows(role, action, inherited=False)
+        assert grant_allows(role, action, inherited=True)
+    for role in (ED, VI, None):
+        assert not grant_allows(role, action, inherited=True)
+
+
+def test_other_actions_do_not_care_where_the_role_comes_from():
+    for action in set(Action) - BELOW_OWN_TENANT_ONLY:
+        for role in ROLES:
+            assert grant_allows(role, action, inherited=False) is role_allows(role, action)
 
 
 def test_matrix_covers_every_action():

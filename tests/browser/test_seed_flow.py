@@ -97,9 +97,7 @@ def test_paula_creates_a_tenant_with_logo_and_logs_into_it(
 
     # Upgrades → the tab Tenant management with the creation form.
     menu.get_by_role("link", name="Upgrades").click()
-    expect(page).to_have_url(
-        live_server.url + MANAGEMENT_PATH.format(slug="agentur-alpha")
-    )
+    expect(page).to_have_url(live_server.url + MANAGEMENT_PATH.format(slug="agentur-alpha"))
     expect(menu.get_by_role("link", name="Upgrades")).to_have_class(ACTIVE)
     tab = page.get_by_role("tab", name="Tenant management")
     expect(tab).to_have_attribute("aria-selected", "true")
@@ -194,9 +192,7 @@ def test_paula_creates_a_tenant_with_logo_and_logs_into_it(
     expect(page.locator("html")).to_have_attribute("lang", "de")
 
 
-def test_a_form_error_keeps_the_input_and_the_uploaded_logo(
-    world, page, live_server, tmp_path
-):
+def test_a_form_error_keeps_the_input_and_the_uploaded_logo(world, page, live_server, tmp_path):
     logo = make_logo(tmp_path / "logo.png")
     log_in(page, world.paula.email, PASSWORD)
     page.goto(MANAGEMENT_PATH.format(slug="agentur-alpha"))
@@ -252,9 +248,7 @@ def test_a_form_error_keeps_the_input_and_the_uploaded_logo(
     expect_image_loaded(page, page.get_by_test_id("tenant-logo"))
 
 
-def test_without_a_logo_the_new_tenant_shows_its_name_top_left(
-    world, context, page, live_server
-):
+def test_without_a_logo_the_new_tenant_shows_its_name_top_left(world, context, page, live_server):
     log_in(page, world.paula.email, PASSWORD)
     page.goto(MANAGEMENT_PATH.format(slug="agentur-alpha"))
     form = create_form(page)

@@ -26,8 +26,8 @@ def clean_email_address(raw: str | None) -> str:
         ) from exc
     except EmailNotValidError as exc:
         raise ValidationError(
-            _("“%(address)s” is not a valid e-mail address. Please check it for typing "
-              "errors.") % {"address": value},
+            _("“%(address)s” is not a valid e-mail address. Please check it for typing errors.")
+            % {"address": value},
             code="invalid",
         ) from exc
     return str(info.normalized).lower()

@@ -20,9 +20,7 @@ class Role(models.IntegerChoices):
     VIEWER = 400, _("Viewer")
 
 
-MEMBERSHIP_ROLE_CHOICES = [
-    (role.value, role.label) for role in Role if role is not Role.OPERATOR
-]
+MEMBERSHIP_ROLE_CHOICES = [(role.value, role.label) for role in Role if role is not Role.OPERATOR]
 
 
 class Action(Enum):
@@ -31,7 +29,10 @@ class Action(Enum):
     TENANT_CREATE_SUBTENANT = "tenant.create_subtenant"
     TENANT_LIST_SUBTREE = "tenant.list_subtree"
     TENANT_MARK_CONFIGURED = "tenant.mark_configured"
+    TENANT_HAND_OVER = "tenant.hand_over"
     USER_LIST = "user.list"
+    USER_MANAGE = "user.manage"
+    USER_CREATE_ADMINISTRATOR = "user.create_administrator"
     APIKEY_MANAGE = "apikey.manage"
 
 
@@ -43,9 +44,31 @@ PERMISSIONS: dict[Action, Role] = {
     Action.TENANT_CREATE_SUBTENANT: Role.CUSTOMER_SERVICE,
     Action.TENANT_LIST_SUBTREE: Role.CUSTOMER_SERVICE,
     Action.APIKEY_MANAGE: Role.CUSTOMER_SERVICE,
+    Action.USER_MANAGE: Role.CUSTOMER_SERVICE,
+    Action.USER_CREATE_ADMINISTRATOR: Role.CUSTOMER_SERVICE,
+    Action.TENANT_HAND_OVER: Role.CUSTOMER_SERVICE,
     Action.TENANT_MARK_CONFIGURED: Role.OPERATOR,
 }
+
+# Actions that a role weaker than Administrator (Customer Service) performs only in tenants
+# *below* its own, i.e. through an inherited role: a partner manages its customers' users
+# and hands their tenants over; in the partner's own tenant its Administrators decide.
+BELOW_OWN_TENANT_ONLY: frozenset[Action] = frozenset(
+    {Action.USER_MANAGE, Action.USER_CREATE_ADMINISTRATOR, Action.TENANT_HAND_OVER}
+)
 
 
 def role_allows(role: int | None, action: Action) -> bool:
     return role is not None and role <= PERMISSIONS[action]
+
+
+def grant_allows(role: int | None, action: Action, *, inherited: bool) -> bool:
+    """``role_allows`` plus the rule for ``BELOW_OWN_TENANT_ONLY`` actions.
+
+    ``inherited``: the role comes from a membership on an ancestor, not on the tenant itself
+    (operators, whose role comes from no membership, count as inherited).
+    """
+    if not role_allows(role, action):
+        return False
+    assert role is not None
+    return not (action in BELOW_OWN_TENANT_ONLY and role > Role.ADMINISTRATOR and not inherited)

@@ -48,6 +48,4 @@ def record_failure(*, email: str, client: str) -> datetime | None:
 
 
 def record_success(*, email: str, client: str) -> None:
-    LoginFailure.objects.filter(
-        email_key=normalize_email_address(email), client=client
-    ).delete()
+    LoginFailure.objects.filter(email_key=normalize_email_address(email), client=client).delete()

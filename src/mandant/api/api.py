@@ -1,6 +1,7 @@
 """The public API, v1: django-ninja, OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs."""
 
 from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -10,6 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from mandant.api.auth import ApiKeyAuth
 from mandant.api.tenants import router as tenants_router
+from mandant.api.users import router as users_router
 from mandant.core.errors import NotFound, PermissionDenied, is_conflict, messages_by_field
 
 api = NinjaAPI(
@@ -22,6 +24,8 @@ api = NinjaAPI(
     auth=ApiKeyAuth(),
 )
 api.add_router("/tenants", tenants_router)
+# Users, administrators and the hand-over of a tenant: /tenants/{id}/users, …
+api.add_router("/tenants", users_router)
 
 PARAM_LOCATIONS = frozenset({"query", "path", "file", "form", "body", "header", "cookie"})
 

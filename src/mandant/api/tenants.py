@@ -3,8 +3,8 @@ from datetime import datetime
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import File, Query, Router, Schema
-from ninja.responses import Status
 from ninja.files import UploadedFile
+from ninja.responses import Status
 from pydantic import Field
 
 from mandant.api.auth import actor_of
@@ -157,7 +157,10 @@ def patch_tenant(request: HttpRequest, tenant_id: int, payload: TenantPatchIn) -
     actor = actor_of(request)
     tenant, _grant = tenant_get_for_actor(actor, pk=tenant_id)
     updated = services.tenant_update(
-        actor=actor, tenant=tenant, name=payload.name, version=payload.version,
+        actor=actor,
+        tenant=tenant,
+        name=payload.name,
+        version=payload.version,
         charset=payload.charset,
     )
     return TenantOut.from_tenant(updated)

@@ -6,8 +6,16 @@ from mandant.audit.models import AuditEntry
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "actor", "acting_role", "role_source", "tenant",
-                    "object_type", "object_id"]
+    list_display = [
+        "created_at",
+        "action",
+        "actor",
+        "acting_role",
+        "role_source",
+        "tenant",
+        "object_type",
+        "object_id",
+    ]
     list_filter = ["action"]
     search_fields = ["action", "actor__email", "tenant__name", "object_id"]
     date_hierarchy = "created_at"

@@ -1,13 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from mandant.accounts.security_views import admin_login
 from mandant.api.api import api
 
 admin.site.site_header = "Mandant"
 admin.site.site_title = "Mandant operators"
+# The admin signs in through the product's sign-in, so the second factor cannot be skipped.
+admin.site.login = admin_login  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", include("mandant.accounts.urls")),
+    path("account/", include("mandant.accounts.security_urls")),
     path("t/<slug:slug>/", include("mandant.tenants.urls")),
     path("operator/", include("mandant.tenants.operator_urls")),
     path("admin/", admin.site.urls),

@@ -15,13 +15,26 @@ class PermissionDenied(Exception):
         self.message = message
 
 
-CONFLICT_CODES = frozenset({"name_taken"})
+# Clashes with the current state (409): "already_member" (the person has a membership in the
+# tenant), "handover_unmet" (conditions for the hand-over not met), "last_administrator"
+# (a handed-over tenant keeps one), "user_deactivated", "nothing_to_resend".
+CONFLICT_CODES = frozenset(
+    {
+        "name_taken",
+        "already_member",
+        "handover_unmet",
+        "last_administrator",
+        "user_deactivated",
+        "nothing_to_resend",
+    }
+)
 
 
 def is_conflict(error: ValidationError) -> bool:
     """A validation error caused by a clash with existing data (the API answers 409)."""
-    return any(err.code in CONFLICT_CODES for errs in error_list_by_field(error).values()
-               for err in errs)
+    return any(
+        err.code in CONFLICT_CODES for errs in error_list_by_field(error).values() for err in errs
+    )
 
 
 def error_list_by_field(error: ValidationError) -> dict[str, list[ValidationError]]:

@@ -2,23 +2,31 @@
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Protocol
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django_scopes import scope
 
-from mandant.accounts.roles import Action, role_allows
+from mandant.accounts.roles import Action, grant_allows
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import tenant_get_for_actor
 
 
-class TenantRequest(Protocol):
+class TenantRequest(HttpRequest):
+    """The request a ``tenant_view`` receives (for type checking; set by the decorator)."""
+
     tenant: Tenant
     grant: RoleGrant
+    actor: Actor
+
+
+class OperatorRequest(HttpRequest):
+    """The request an ``operator_view`` receives."""
+
     actor: Actor
 
 
@@ -30,8 +38,9 @@ def actor_for(request: HttpRequest) -> Actor:
     return actor
 
 
-def tenant_view(action: Action = Action.TENANT_VIEW) -> Callable[[Callable[..., HttpResponse]],
-                                                                 Callable[..., HttpResponse]]:
+def tenant_view(
+    action: Action = Action.TENANT_VIEW,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Resolve ``/t/<slug>/``: 404 outside the user's reach, 403 when the role is too weak."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -46,7 +55,7 @@ def tenant_view(action: Action = Action.TENANT_VIEW) -> Callable[[Callable[..., 
             request.tenant = tenant  # type: ignore[attr-defined]
             request.grant = grant  # type: ignore[attr-defined]
             request.actor = actor  # type: ignore[attr-defined]
-            if not role_allows(grant.role, action):
+            if not grant_allows(grant.role, action, inherited=grant.inherited_for(tenant)):
                 raise DjangoPermissionDenied
             with scope(tenant=tenant.pk):
                 return view(request, *args, **kwargs)

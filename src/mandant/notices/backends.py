@@ -6,16 +6,27 @@ from django.core.mail.message import EmailMessage
 from mandant.notices.models import OutboxMessage
 
 
+def _outbound_id(message: EmailMessage) -> int | None:
+    value = str(message.extra_headers.get("X-Mandant-Message", ""))
+    return int(value) if value.isdigit() else None
+
+
 class OutboxBackend(BaseEmailBackend):
     """Keeps each message in the database; operators read them on the outbox page."""
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        for message in email_messages:
-            OutboxMessage.objects.create(
-                from_email=message.from_email,
-                to=", ".join(message.recipients()),
-                subject=str(message.subject),
-                body=str(message.body),
-                raw=message.message().as_bytes(),
-            )
+        OutboxMessage.objects.bulk_create(
+            [
+                OutboxMessage(
+                    from_email=message.from_email,
+                    to=", ".join(message.recipients()),
+                    subject=str(message.subject),
+                    body=str(message.body),
+                    raw=message.message().as_bytes(),
+                    outbound_id=_outbound_id(message),
+                )
+                for message in email_messages
+            ],
+            batch_size=500,
+        )
         return len(email_messages)

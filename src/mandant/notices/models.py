@@ -10,6 +10,8 @@ class OutboxMessage(models.Model):
     subject = models.CharField(max_length=998)
     body = models.TextField()
     raw = models.BinaryField()
+    # The OutboundMessage this copy belongs to (its X-Mandant-Message header), if any.
+    outbound_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -26,6 +28,11 @@ class MessageStatus(models.TextChoices):
     SENT = "sent", _("sent")
     KEPT = "kept", _("kept in the outbox")
     FAILED = "failed", _("failed")
+
+
+# Not yet delivered: a delivery task will (still) pick these up.
+PENDING_STATUSES = (MessageStatus.QUEUED, MessageStatus.RETRYING)
+DONE_STATUSES = (MessageStatus.SENT, MessageStatus.KEPT)
 
 
 class OutboundMessage(models.Model):
@@ -48,6 +55,10 @@ class OutboundMessage(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     smtp_response = models.TextField(_("server response"), blank=True)
+    # When the next attempt is due (status "retrying").
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # Content-ID of the tenant logo the HTML part refers to ("" when the mail carries none).
+    logo_cid = models.CharField(max_length=100, blank=True)
     notice = models.ForeignKey(
         "notices.Notice", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
@@ -60,6 +71,7 @@ class OutboundMessage(models.Model):
         indexes = [
             models.Index(fields=["tenant", "created_at"], name="outbound_tenant_created"),
             models.Index(fields=["notice", "status"], name="outbound_notice_status"),
+            models.Index(fields=["status", "next_attempt_at"], name="outbound_status_next"),
         ]
 
     def __str__(self) -> str:
@@ -107,3 +119,9 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return self.title_en
+
+    def title_for(self, language: str) -> str:
+        return self.title_de if language.startswith("de") else self.title_en
+
+    def body_for(self, language: str) -> str:
+        return self.body_de if language.startswith("de") else self.body_en

@@ -10,17 +10,53 @@ from mandant.tenants.models import Tenant
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "type", "version", "status", "charset", "depth", "child_count",
-                    "tenant_management_active", "configured_at", "created_at"]
+    list_display = [
+        "name",
+        "type",
+        "version",
+        "status",
+        "charset",
+        "depth",
+        "child_count",
+        "tenant_management_active",
+        "configured_at",
+        "created_at",
+    ]
     list_filter = ["type", "version", "status", "tenant_management_active"]
     search_fields = ["name", "slug"]
     ordering = ["path"]
-    readonly_fields = ["name_key", "slug", "path", "depth", "child_count", "parent", "type",
-                       "configured_at", "configured_by", "created_by", "created_at",
-                       "tenant_management_active", "status"]
-    fields = ["name", "slug", "type", "version", "charset", "status", "parent", "path", "depth",
-              "child_count", "tenant_management_active", "configured_at", "configured_by",
-              "created_by", "created_at"]
+    readonly_fields = [
+        "name_key",
+        "slug",
+        "path",
+        "depth",
+        "child_count",
+        "parent",
+        "type",
+        "configured_at",
+        "configured_by",
+        "created_by",
+        "created_at",
+        "tenant_management_active",
+        "status",
+    ]
+    fields = [
+        "name",
+        "slug",
+        "type",
+        "version",
+        "charset",
+        "status",
+        "parent",
+        "path",
+        "depth",
+        "child_count",
+        "tenant_management_active",
+        "configured_at",
+        "configured_by",
+        "created_by",
+        "created_at",
+    ]
     actions = ["mark_configured", "activate_tenant_management", "deactivate_tenant_management"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -53,8 +89,9 @@ class TenantAdmin(admin.ModelAdmin):
             services.tenant_set_management_active(actor=actor, tenant=tenant, active=True)
 
     @admin.action(description=_("Deactivate tenant management"))
-    def deactivate_tenant_management(self, request: HttpRequest,
-                                     queryset: QuerySet[Tenant]) -> None:
+    def deactivate_tenant_management(
+        self, request: HttpRequest, queryset: QuerySet[Tenant]
+    ) -> None:
         actor = Actor(user=request.user)  # type: ignore[arg-type]
         for tenant in queryset:
             services.tenant_set_management_active(actor=actor, tenant=tenant, active=False)

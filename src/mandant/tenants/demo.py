@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from mandant.accounts.models import ApiKey, User
 from mandant.accounts.roles import Role
@@ -27,6 +28,9 @@ CUSTOMERS = [
     ("Autohaus Nord", "STANDARD", "PROFESSIONAL", "UTF-8"),
     ("Stadtwerke Musterstadt", "CUSTOM", "ENTERPRISE", "ISO-8859-15"),
 ]
+CUSTOMER_ADMIN_EMAIL = "admin@autohaus-nord.example"
+CUSTOMER_ADMIN_PASSWORD = "autohaus-kolibri-segel-58"  # noqa: S105 - demo only, printed
+CUSTOMER_ADMIN_TENANT = "Autohaus Nord"
 DEMO_KEY_SEED = "mandant-demo-api-key"
 
 
@@ -37,42 +41,72 @@ class DemoLogins:
     operator_password: str
     partner_email: str
     partner_password: str
+    customer_admin_email: str
+    customer_admin_password: str
     partner_tenant_id: int
     partner_tenant_slug: str
     api_key: str
 
 
 def _user(email: str, password: str, **fields: object) -> User:
+    """The demo user, created once; demo addresses count as verified (they cannot receive)."""
     user = User.objects.filter(email__iexact=email).first()
-    return user or user_create(email=email, password=password, **fields)  # type: ignore[arg-type]
+    if user is None:
+        user = user_create(email=email, password=password, **fields)  # type: ignore[arg-type]
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+    return user
 
 
 @transaction.atomic
 def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
-    operator = _user(OPERATOR_EMAIL, OPERATOR_PASSWORD, first_name="Olga", last_name="Operator",
-                     is_staff=True)
+    operator = _user(
+        OPERATOR_EMAIL, OPERATOR_PASSWORD, first_name="Olga", last_name="Operator", is_staff=True
+    )
     op = Actor(user=operator)
     partner_tenant = Tenant.objects.filter(name_key=tenant_name_key(PARTNER_TENANT)).first()
     if partner_tenant is None:
-        partner_tenant = tenant_create(actor=op, name=PARTNER_TENANT, type="STANDARD",
-                                       version="PROFESSIONAL", master=root_tenant())
+        partner_tenant = tenant_create(
+            actor=op,
+            name=PARTNER_TENANT,
+            type="STANDARD",
+            version="PROFESSIONAL",
+            master=root_tenant(),
+        )
     if not partner_tenant.tenant_management_active:
         tenant_set_management_active(actor=op, tenant=partner_tenant, active=True)
-    partner = _user(PARTNER_EMAIL, PARTNER_PASSWORD, first_name="Paula", last_name="Partner",
-                    language="de")
+    partner = _user(
+        PARTNER_EMAIL, PARTNER_PASSWORD, first_name="Paula", last_name="Partner", language="de"
+    )
     if not partner.memberships.filter(tenant=partner_tenant).exists():
-        membership_set(actor=op, tenant=partner_tenant, user=partner,
-                       role=Role.CUSTOMER_SERVICE)
+        membership_set(actor=op, tenant=partner_tenant, user=partner, role=Role.CUSTOMER_SERVICE)
     partner_actor = Actor(user=partner)
     for name, tenant_type, version, charset in CUSTOMERS:
         existing = Tenant.objects.filter(name_key=tenant_name_key(name)).first()
         if existing is None:
-            existing = tenant_create(actor=partner_actor, name=name, type=tenant_type,
-                                     version=version, master=partner_tenant, charset=charset)
+            existing = tenant_create(
+                actor=partner_actor,
+                name=name,
+                type=tenant_type,
+                version=version,
+                master=partner_tenant,
+                charset=charset,
+            )
+    # One customer tenant with a verified administrator, ready to be handed over.
+    customer = Tenant.objects.get(name_key=tenant_name_key(CUSTOMER_ADMIN_TENANT))
+    customer_admin = _user(
+        CUSTOMER_ADMIN_EMAIL, CUSTOMER_ADMIN_PASSWORD, first_name="Anton", last_name="Nord"
+    )
+    if not customer_admin.memberships.filter(tenant=customer).exists():
+        membership_set(actor=op, tenant=customer, user=customer_admin, role=Role.ADMINISTRATOR)
     key = ApiKey.objects.filter(tenant=partner_tenant, name="Demo").first()
     if key is None:
-        _key, raw = apikey_create(actor=partner_actor, tenant=partner_tenant, name="Demo",
-                                  deterministic_seed=DEMO_KEY_SEED)
+        _key, raw = apikey_create(
+            actor=partner_actor,
+            tenant=partner_tenant,
+            name="Demo",
+            deterministic_seed=DEMO_KEY_SEED,
+        )
     else:
         raw = demo_raw_key(DEMO_KEY_SEED)
     return DemoLogins(
@@ -81,6 +115,8 @@ def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
         operator_password=OPERATOR_PASSWORD,
         partner_email=PARTNER_EMAIL,
         partner_password=PARTNER_PASSWORD,
+        customer_admin_email=CUSTOMER_ADMIN_EMAIL,
+        customer_admin_password=CUSTOMER_ADMIN_PASSWORD,
         partner_tenant_id=partner_tenant.pk,
         partner_tenant_slug=partner_tenant.slug,
         api_key=raw,
@@ -89,4 +125,3 @@ def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
 
 def demo_as_dict(logins: DemoLogins) -> dict[str, object]:
     return asdict(logins)
-

@@ -31,13 +31,15 @@ class FastSelect(forms.Select):
 
     Django renders every option through two template includes; the master select can list
     hundreds of tenants, which made it the slowest part of the Mandantenverwaltung page
-    (see docs/benchmarks.md). Option groups are not supported (``master`` has none).
+    (see docs/benchmarks.md). Choices with option groups fall back to ``forms.Select``.
     """
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
     ) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
+        if any(group_name for group_name, _choices, _index in widget["optgroups"]):
+            return super().render(name, value, attrs, renderer)
         options = "".join(
             f'\n  <option value="{_escape(option["value"])}"{_attrs_html(option["attrs"])}>'
             f"{_escape(option['label'])}</option>\n"
@@ -56,46 +58,61 @@ class TenantCreateForm(forms.Form):
     name = forms.CharField(
         label=_("Name"),
         max_length=NAME_MAX_LENGTH * 2,  # the service gives the precise message
-        help_text=_("The name that identifies the tenant clearly for your customers and you. "
-                    "It must be unique on the platform."),
+        help_text=_(
+            "The name that identifies the tenant clearly for your customers and you. "
+            "It must be unique on the platform."
+        ),
     )
     type = forms.ChoiceField(
         label=_("Type"),
         choices=TenantType.choices,
         initial=TenantType.STANDARD,
-        help_text=_("Choose STANDARD to make sure that all features and functions we provide "
-                    "are present. CUSTOM creates a largely empty tenant that our service staff "
-                    "must configure individually before it is ready to send."),
+        widget=FastSelect,
+        help_text=_(
+            "Choose STANDARD to make sure that all features and functions we provide "
+            "are present. CUSTOM creates a largely empty tenant that our service staff "
+            "must configure individually before it is ready to send."
+        ),
     )
     version = forms.ChoiceField(
         label=_("Version"),
         choices=TenantVersion.choices,
         initial=TenantVersion.BASIC,
-        help_text=_("Choose BASIC for the simple scope of a tenant, suited for fast sending. "
-                    "Higher versions unlock more features."),
+        widget=FastSelect,
+        help_text=_(
+            "Choose BASIC for the simple scope of a tenant, suited for fast sending. "
+            "Higher versions unlock more features."
+        ),
     )
     master = forms.TypedChoiceField(
         label=_("Master tenant"),
         coerce=int,
         widget=FastSelect,
-        help_text=_("The tenant below which the new tenant is created. Tenants can be arranged "
-                    "hierarchically, which allows features such as Copy Content to copy "
-                    "information from the master into the sub-tenants below it. By default "
-                    "your own tenant is selected."),
+        help_text=_(
+            "The tenant below which the new tenant is created. Tenants can be arranged "
+            "hierarchically, which allows features such as Copy Content to copy "
+            "information from the master into the sub-tenants below it. By default "
+            "your own tenant is selected."
+        ),
     )
     charset = forms.ChoiceField(
         label=_("Charset"),
         choices=Charset.choices,
         initial=Charset.UTF_8,
         required=False,
-        help_text=_("Choose a suitable setting. STANDARD tenants are always created in UTF-8, "
-                    "to avoid charset problems later."),
+        widget=FastSelect,
+        help_text=_(
+            "Choose a suitable setting. STANDARD tenants are always created in UTF-8, "
+            "to avoid charset problems later."
+        ),
     )
     logo = forms.FileField(
         label=_("Logo"),
         required=False,
-        help_text=_("If you have a small logo for the tenant, to be shown top left in the tenant, "
-                    "upload it here. Without a logo, the tenant's name is shown in its place."),
+        help_text=_(
+            "If you have a small logo for the tenant, to be shown top left in the tenant, "
+            "upload it here. Without a logo, the tenant's name is shown in its place."
+        ),
     )
     logo_kept = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -112,17 +129,22 @@ class TenantCreateForm(forms.Form):
 class TenantFilterForm(forms.Form):
     q = forms.CharField(label=_("Search by name"), required=False, max_length=100)
     type = forms.ChoiceField(
-        label=_("Type"), required=False, choices=[("", _("all types")), *TenantType.choices]
+        label=_("Type"),
+        required=False,
+        choices=[("", _("all types")), *TenantType.choices],
+        widget=FastSelect,
     )
     version = forms.ChoiceField(
         label=_("Version"),
         required=False,
         choices=[("", _("all versions")), *TenantVersion.choices],
+        widget=FastSelect,
     )
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
         choices=[("", _("all states")), *TenantStatus.choices],
+        widget=FastSelect,
     )
 
 

@@ -94,9 +94,7 @@ def process_logo(data: bytes, filename: str, size: int | None = None) -> Process
                     )
                 frames = getattr(probe, "n_frames", 1)
                 if frames > MAX_FRAMES:
-                    raise _refuse(
-                        _("The animation has %(n)d frames.") % {"n": frames}, "frames"
-                    )
+                    raise _refuse(_("The animation has %(n)d frames.") % {"n": frames}, "frames")
                 probe.verify()
             # verify() leaves the image unusable: decode again, fully, to catch truncation.
             with Image.open(io.BytesIO(data)) as image:

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 # Materialised path: each level is a fixed-width decimal step, so a subtree is one index
 # range scan (path >= p AND path < next(p)) on every database and collation.
 PATH_STEP_WIDTH = 6
+PATH_MAX_LENGTH = 255  # so at most 42 levels
 
 
 class TenantType(models.TextChoices):
@@ -50,7 +51,7 @@ class Tenant(models.Model):
         blank=True,
         related_name="children",
     )
-    path = models.CharField(max_length=255, unique=True)
+    path = models.CharField(max_length=PATH_MAX_LENGTH, unique=True)
     depth = models.PositiveSmallIntegerField()
     child_count = models.PositiveIntegerField(default=0)
     charset = models.CharField(_("charset"), max_length=16, choices=Charset.choices)

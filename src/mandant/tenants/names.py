@@ -41,8 +41,10 @@ def clean_tenant_name(raw: str | None) -> str:
         )
     if len(tenant_name_key(name)) > NAME_KEY_MAX_LENGTH:
         raise ValidationError(
-            _("The name is too long once its special characters are spelled out. "
-              "Please shorten it."),
+            _(
+                "The name is too long once its special characters are spelled out. "
+                "Please shorten it."
+            ),
             code="max_length",
         )
     return name

@@ -1,13 +1,29 @@
-"""Operator pages (service staff): CUSTOM tenants awaiting configuration, products, outbox."""
+"""Operator pages (service staff): CUSTOM tenants awaiting configuration, products, outbox,
+system notices."""
+
+import base64
+import re
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from mandant.core.web import operator_view
-from mandant.notices.selectors import outbox_message, outbox_messages
+from mandant.core.errors import PermissionDenied
+from mandant.core.web import OperatorRequest, operator_view
+from mandant.notices import services as notice_services
+from mandant.notices.forms import NoticeForm, OutboxFilterForm
+from mandant.notices.models import OutboundMessage
+from mandant.notices.selectors import (
+    MailParts,
+    mail_parts,
+    notice_list,
+    outbound_message,
+    outbound_messages,
+    outbox_copy,
+)
 from mandant.tenants import services
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import (
@@ -25,7 +41,7 @@ def _tenant_or_404(tenant_id: int) -> Tenant:
 
 
 @operator_view
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: OperatorRequest) -> HttpResponse:
     return render(
         request,
         "operator/dashboard.html",
@@ -35,34 +51,139 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @operator_view
 @require_POST
-def mark_configured(request: HttpRequest, tenant_id: int) -> HttpResponse:
+def mark_configured(request: OperatorRequest, tenant_id: int) -> HttpResponse:
     tenant = _tenant_or_404(tenant_id)
-    services.tenant_mark_configured(actor=request.actor, tenant=tenant)  # type: ignore[attr-defined]
+    services.tenant_mark_configured(actor=request.actor, tenant=tenant)
     messages.success(request, _("“%(name)s” is marked as configured.") % {"name": tenant.name})
     return redirect("operator:dashboard")
 
 
 @operator_view
 @require_POST
-def set_management(request: HttpRequest, tenant_id: int) -> HttpResponse:
+def set_management(request: OperatorRequest, tenant_id: int) -> HttpResponse:
     tenant = _tenant_or_404(tenant_id)
     active = request.POST.get("active") == "1"
     services.tenant_set_management_active(
-        actor=request.actor, tenant=tenant, active=active  # type: ignore[attr-defined]
+        actor=request.actor,
+        tenant=tenant,
+        active=active,
     )
-    messages.success(request, _("Tenant management for “%(name)s” is now %(state)s.") % {
-        "name": tenant.name, "state": _("active") if active else _("inactive")})
+    messages.success(
+        request,
+        _("Tenant management for “%(name)s” is now %(state)s.")
+        % {"name": tenant.name, "state": _("active") if active else _("inactive")},
+    )
     return redirect("operator:dashboard")
 
 
 @operator_view
-def outbox(request: HttpRequest) -> HttpResponse:
-    return render(request, "operator/outbox.html", {"messages_list": outbox_messages()})
+def outbox(request: OperatorRequest) -> HttpResponse:
+    """Every recorded outbound message with its delivery state (newest first)."""
+    form = OutboxFilterForm(request.GET or None)
+    status = form.cleaned_data["status"] if form.is_bound and form.is_valid() else ""
+    response = render(
+        request,
+        "operator/outbox.html",
+        {"filter_form": form, "messages_list": outbound_messages(status=status)},
+        status=400 if form.is_bound and form.errors else 200,
+    )
+    return response
+
+
+CID_RE = re.compile(r"""(["'(])cid:([^"')\s]+)""")
+
+
+def _inline_images(html: str, parts: MailParts | None, message: OutboundMessage) -> str:
+    """Show inline (``cid:``) images in the preview as data: URLs."""
+    images = dict(parts.images) if parts is not None else {}
+    if not images and message.logo_cid and message.tenant is not None:
+        from mandant.notices.delivery import logos_for
+
+        logo = logos_for([message]).get(message.tenant.pk)
+        if logo:
+            images[message.logo_cid] = ("image/png", logo)
+
+    def replace(match: re.Match[str]) -> str:
+        image = images.get(match.group(2))
+        if image is None:
+            return match.group(0)
+        ctype, data = image
+        return f"{match.group(1)}data:{ctype};base64,{base64.b64encode(data).decode()}"
+
+    return CID_RE.sub(replace, html)
 
 
 @operator_view
-def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = outbox_message(message_id)
+def outbox_detail(request: OperatorRequest, message_id: int) -> HttpResponse:
+    message = outbound_message(message_id)
     if message is None:
         raise Http404
-    return render(request, "operator/outbox_detail.html", {"message": message})
+    copy = outbox_copy(message)
+    parts = mail_parts(bytes(copy.raw)) if copy is not None and copy.raw else None
+    text = parts.text if parts is not None else message.text_body
+    html = parts.html if parts is not None else message.html_body
+    return render(
+        request,
+        "operator/outbox_detail.html",
+        {
+            "message": message,
+            "copy": copy,
+            "parts": parts,
+            "text": text,
+            # Shown in <iframe sandbox="" srcdoc="…">: no scripts, no forms, no same origin.
+            "html": _inline_images(html, parts, message),
+        },
+    )
+
+
+@operator_view
+def notices(request: OperatorRequest) -> HttpResponse:
+    return render(request, "operator/notices.html", {"notices": notice_list()})
+
+
+@operator_view
+@require_http_methods(["GET", "POST"])
+def notice_new(request: OperatorRequest) -> HttpResponse:
+    form = NoticeForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                notice = notice_services.notice_create(
+                    actor=request.actor,
+                    kind=data["kind"],
+                    severity=data["severity"],
+                    title_en=data["title_en"],
+                    title_de=data["title_de"],
+                    body_en=data["body_en"],
+                    body_de=data["body_de"],
+                    scope=data["scope"],
+                    starts_at=data["starts_at"],
+                    ends_at=data["ends_at"],
+                )
+            except ValidationError as error:
+                _apply_errors(form, error)
+            except PermissionDenied as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "The notice “%(title)s” is published; the mails to the administrators "
+                        "are being sent."
+                    )
+                    % {"title": notice.title_for(request.LANGUAGE_CODE)},
+                )
+                return redirect("operator:notices")
+        status = 422
+    return render(request, "operator/notice_form.html", {"form": form}, status=status)
+
+
+def _apply_errors(form: NoticeForm, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errs in error.error_dict.items():
+            for err in errs:
+                form.add_error(field if field in form.fields else None, err)
+    else:
+        form.add_error(None, error)

@@ -1,14 +1,19 @@
 """Reads about tenants, always on behalf of an actor."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from mandant.accounts.models import Membership
 from mandant.accounts.roles import Action, Role, role_allows
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
-from mandant.tenants.models import Tenant, TenantStatus
+from mandant.tenants.models import Tenant, TenantStatus, TenantType
 from mandant.tenants.names import tenant_name_key
 
 
@@ -64,8 +69,9 @@ def effective_grant(actor: Actor, tenant: Tenant) -> RoleGrant | None:
     return grant
 
 
-def tenant_get_for_actor(actor: Actor, *, slug: str | None = None, pk: int | None = None
-                         ) -> tuple[Tenant, RoleGrant]:
+def tenant_get_for_actor(
+    actor: Actor, *, slug: str | None = None, pk: int | None = None
+) -> tuple[Tenant, RoleGrant]:
     """The tenant and the actor's grant there; NotFound when it is outside their reach."""
     lookup = {"slug": slug} if slug is not None else {"pk": pk}
     tenant = (
@@ -102,7 +108,7 @@ def actor_home_tenants(actor: Actor) -> list[tuple[Tenant, int]]:
 
 @dataclass
 class TenantPage:
-    tenants: list[Tenant]
+    tenants: Sequence[Tenant]
     total: int
     page: int
     page_size: int
@@ -201,3 +207,76 @@ def partner_tenants(limit: int = 200) -> QuerySet[Tenant]:
 def tenant_by_id(tenant_id: int) -> Tenant | None:
     """Cross-tenant lookup for operator pages only (callers check is_staff)."""
     return Tenant.objects.defer("logo_png").filter(pk=tenant_id).first()
+
+
+class HandoverCondition(NamedTuple):
+    """One condition for handing a tenant over to the customer; ``fix_url`` leads to the fix."""
+
+    key: str
+    label: str
+    ok: bool
+    fix_url: str
+
+
+def handover_conditions(tenant: Tenant) -> list[HandoverCondition]:
+    """What must be true before ``tenants.services.tenant_hand_over`` (and the home checklist).
+
+    An active Administrator (membership and user active) who proved their address and has a
+    usable password, i.e. someone the customer can actually sign in as; CUSTOM tenants must
+    be configured by service staff; a suspended tenant cannot be handed over.
+    """
+    admins = Membership.objects.filter(
+        tenant=tenant, role=Role.ADMINISTRATOR, deactivated_at__isnull=True, user__is_active=True
+    )
+    has_admin = admins.exists()
+    admin_ready = has_admin and (
+        admins.filter(user__email_verified_at__isnull=False)
+        .exclude(user__password="")
+        .exclude(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
+        .exists()
+    )
+    conditions = []
+    if tenant.type == TenantType.CUSTOM:
+        conditions.append(
+            HandoverCondition(
+                "configured",
+                str(_("Configured by our service staff")),
+                tenant.configured_at is not None,
+                "",
+            )
+        )
+    else:
+        conditions.append(
+            HandoverCondition(
+                "configured",
+                str(_("STANDARD tenant: all standard features provisioned")),
+                True,
+                "",
+            )
+        )
+    conditions.append(
+        HandoverCondition(
+            "administrator",
+            str(_("At least one administrator")),
+            has_admin,
+            reverse("tenants:create_administrator", args=[tenant.slug]),
+        )
+    )
+    conditions.append(
+        HandoverCondition(
+            "administrator_ready",
+            str(_("An administrator has confirmed their e-mail address and set their password")),
+            admin_ready,
+            reverse("tenants:setup_users", args=[tenant.slug]),
+        )
+    )
+    if tenant.status == TenantStatus.SUSPENDED:
+        conditions.append(
+            HandoverCondition(
+                "not_suspended",
+                str(_("The tenant is not suspended")),
+                False,
+                "",
+            )
+        )
+    return conditions

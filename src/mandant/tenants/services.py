@@ -11,12 +11,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from mandant.accounts.roles import Action, Role, role_allows
+from mandant.accounts.roles import Action, Role, grant_allows, role_allows
 from mandant.audit.services import audit_record
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.tenants.logo import ProcessedLogo, process_logo, read_bounded
 from mandant.tenants.models import (
+    PATH_MAX_LENGTH,
     PATH_STEP_WIDTH,
     Charset,
     Tenant,
@@ -25,7 +26,11 @@ from mandant.tenants.models import (
     TenantVersion,
 )
 from mandant.tenants.names import clean_tenant_name, tenant_name_key
-from mandant.tenants.selectors import effective_grant, tenant_management_active_for
+from mandant.tenants.selectors import (
+    effective_grant,
+    handover_conditions,
+    tenant_management_active_for,
+)
 
 ROOT_PATH = "1".zfill(PATH_STEP_WIDTH)
 MAX_CHILDREN = 10**PATH_STEP_WIDTH - 1
@@ -45,22 +50,28 @@ class LogoUpload:
 
 def _name_taken_error() -> ValidationError:
     return ValidationError(
-        {"name": ValidationError(
-            _("A tenant with this name already exists. Names are unique on the platform, "
-              "regardless of case."),
-            code="name_taken",
-        )}
+        {
+            "name": ValidationError(
+                _(
+                    "A tenant with this name already exists. Names are unique on the platform, "
+                    "regardless of case."
+                ),
+                code="name_taken",
+            )
+        }
     )
 
 
 def _check_choice(value: str, choices: type, field: str, label: str) -> None:
     if value not in choices.values:  # type: ignore[attr-defined]
         raise ValidationError(
-            {field: ValidationError(
-                _("“%(value)s” is not a valid %(label)s. Choose one of: %(choices)s.")
-                % {"value": value, "label": label, "choices": ", ".join(choices.values)},  # type: ignore[attr-defined]
-                code="invalid_choice",
-            )}
+            {
+                field: ValidationError(
+                    _("“%(value)s” is not a valid %(label)s. Choose one of: %(choices)s.")
+                    % {"value": value, "label": label, "choices": ", ".join(choices.values)},  # type: ignore[attr-defined]
+                    code="invalid_choice",
+                )
+            }
         )
 
 
@@ -68,11 +79,15 @@ def _check_charset(tenant_type: str, charset: str | None) -> str:
     if tenant_type == TenantType.STANDARD:
         if charset not in (None, "", Charset.UTF_8):
             raise ValidationError(
-                {"charset": ValidationError(
-                    _("STANDARD tenants always use UTF-8, to avoid charset problems later. "
-                      "Choose type CUSTOM for another charset."),
-                    code="standard_is_utf8",
-                )}
+                {
+                    "charset": ValidationError(
+                        _(
+                            "STANDARD tenants always use UTF-8, to avoid charset problems later. "
+                            "Choose type CUSTOM for another charset."
+                        ),
+                        code="standard_is_utf8",
+                    )
+                }
             )
         return Charset.UTF_8
     charset = charset or Charset.UTF_8
@@ -105,7 +120,7 @@ def _next_child_step(master: Tenant) -> int:
 
 def _child_path(master: Tenant, step: int) -> str:
     # The path column bounds the depth too (255 // 6 levels): refuse, never overflow it.
-    too_deep = len(master.path) + PATH_STEP_WIDTH > Tenant._meta.get_field("path").max_length
+    too_deep = len(master.path) + PATH_STEP_WIDTH > PATH_MAX_LENGTH
     if step > MAX_CHILDREN or too_deep:
         raise ValidationError(
             {"master": _("This master tenant cannot take more sub-tenants.")}, code="full"
@@ -119,13 +134,17 @@ def _require_create_permission(actor: Actor, master: Tenant) -> RoleGrant:
         raise NotFound
     if not role_allows(grant.role, Action.TENANT_CREATE_SUBTENANT):
         raise PermissionDenied(
-            _("Creating tenants needs the role Administrator or Customer Service in the "
-              "master tenant.")
+            _(
+                "Creating tenants needs the role Administrator or Customer Service in the "
+                "master tenant."
+            )
         )
     if not tenant_management_active_for(actor, grant):
         raise PermissionDenied(
-            _("The product Tenant management is not active for your tenant. Please contact "
-              "our service team to activate it.")
+            _(
+                "The product Tenant management is not active for your tenant. Please contact "
+                "our service team to activate it."
+            )
         )
     return grant
 
@@ -169,7 +188,7 @@ def _clean_create_input(
     except ValidationError as exc:
         errors.update(exc.error_dict)
     if errors:
-        raise ValidationError(errors)  # type: ignore[arg-type]
+        raise ValidationError(errors)
     return clean_name, clean_charset, processed_logo
 
 
@@ -192,8 +211,8 @@ def tenant_create(
     try:
         with transaction.atomic():
             # Lock the master row so concurrent creations get distinct paths.
-            locked_master = Tenant.objects.select_for_update().only("pk", "path", "depth").get(
-                pk=master.pk
+            locked_master = (
+                Tenant.objects.select_for_update().only("pk", "path", "depth").get(pk=master.pk)
             )
             if Tenant.objects.filter(name_key=name_key).exists():
                 raise _name_taken_error()
@@ -318,8 +337,12 @@ def tenant_create_many(
             for index, row, _name, _charset in valid:
                 try:
                     results[index] = tenant_create(
-                        actor=actor, name=row.name, type=row.type, version=row.version,
-                        master=master, charset=row.charset,
+                        actor=actor,
+                        name=row.name,
+                        type=row.type,
+                        version=row.version,
+                        master=master,
+                        charset=row.charset,
                     )
                 except (ValidationError, PermissionDenied) as exc:
                     results[index] = exc
@@ -334,9 +357,7 @@ def _create_many_locked(
     valid: list[tuple[int, NewTenant, str, str]],
     results: list[Tenant | ValidationError | PermissionDenied | None],
 ) -> None:
-    locked_master = Tenant.objects.select_for_update().only("pk", "path", "depth").get(
-        pk=master.pk
-    )
+    locked_master = Tenant.objects.select_for_update().only("pk", "path", "depth").get(pk=master.pk)
     keys = {tenant_name_key(name) for _index, _row, name, _charset in valid}
     taken = set(Tenant.objects.filter(name_key__in=keys).values_list("name_key", flat=True))
     bases = {_slug_base(name) for _index, _row, name, _charset in valid}
@@ -364,8 +385,15 @@ def _create_many_locked(
         taken.add(name_key)
         reserved.add(slug)
         tenant = _new_tenant(
-            actor=actor, master=locked_master, name=clean_name, name_key=name_key, slug=slug,
-            path=path, type=row.type, version=row.version, charset=clean_charset,
+            actor=actor,
+            master=locked_master,
+            name=clean_name,
+            name_key=name_key,
+            slug=slug,
+            path=path,
+            type=row.type,
+            version=row.version,
+            charset=clean_charset,
         )
         created.append((index, tenant))
     if not created:
@@ -376,9 +404,7 @@ def _create_many_locked(
     else:
         for tenant in tenants:
             tenant.save(force_insert=True)
-    Tenant.objects.filter(pk=locked_master.pk).update(
-        child_count=F("child_count") + len(tenants)
-    )
+    Tenant.objects.filter(pk=locked_master.pk).update(child_count=F("child_count") + len(tenants))
     for index, tenant in created:
         _audit_create(actor, grant, tenant, logo=False)
         results[index] = tenant
@@ -430,7 +456,7 @@ def tenant_update(
         except ValidationError as exc:
             errors.update(exc.error_dict)
     if errors:
-        raise ValidationError(errors)  # type: ignore[arg-type]
+        raise ValidationError(errors)
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if new_name != locked.name:
@@ -447,8 +473,14 @@ def tenant_update(
             locked.charset = new_charset
         if changes:
             locked.save(update_fields=["name", "name_key", "version", "charset"])
-            audit_record(actor=actor, action="tenant.update", tenant=locked, grant=grant,
-                         obj=locked, changes=changes)
+            audit_record(
+                actor=actor,
+                action="tenant.update",
+                tenant=locked,
+                grant=grant,
+                obj=locked,
+                changes=changes,
+            )
     return locked
 
 
@@ -459,8 +491,14 @@ def tenant_set_logo(*, actor: Actor, tenant: Tenant, logo: LogoUpload) -> Tenant
     with transaction.atomic():
         _apply_logo(tenant, processed)
         tenant.save(update_fields=["logo_png", "logo_width", "logo_height", "logo_version"])
-        audit_record(actor=actor, action="tenant.logo_set", tenant=tenant, grant=grant,
-                     obj=tenant, changes={"width": processed.width, "height": processed.height})
+        audit_record(
+            actor=actor,
+            action="tenant.logo_set",
+            tenant=tenant,
+            grant=grant,
+            obj=tenant,
+            changes={"width": processed.width, "height": processed.height},
+        )
     return tenant
 
 
@@ -470,8 +508,9 @@ def tenant_remove_logo(*, actor: Actor, tenant: Tenant) -> Tenant:
         tenant.logo_png, tenant.logo_width, tenant.logo_height = None, None, None
         tenant.logo_version = ""
         tenant.save(update_fields=["logo_png", "logo_width", "logo_height", "logo_version"])
-        audit_record(actor=actor, action="tenant.logo_removed", tenant=tenant, grant=grant,
-                     obj=tenant)
+        audit_record(
+            actor=actor, action="tenant.logo_removed", tenant=tenant, grant=grant, obj=tenant
+        )
     return tenant
 
 
@@ -507,9 +546,14 @@ def tenant_set_management_active(*, actor: Actor, tenant: Tenant, active: bool) 
     with transaction.atomic():
         Tenant.objects.filter(pk=tenant.pk).update(tenant_management_active=active)
         tenant.tenant_management_active = active
-        audit_record(actor=actor, action="tenant.management_active", tenant=tenant,
-                     grant=RoleGrant(role=Role.OPERATOR, source=None), obj=tenant,
-                     changes={"active": active})
+        audit_record(
+            actor=actor,
+            action="tenant.management_active",
+            tenant=tenant,
+            grant=RoleGrant(role=Role.OPERATOR, source=None),
+            obj=tenant,
+            changes={"active": active},
+        )
     return tenant
 
 
@@ -522,6 +566,74 @@ def tenant_enter(*, actor: Actor, tenant: Tenant) -> RoleGrant:
     return grant
 
 
+ROOT_NAME = "Mandant Platform"
+
+
 def root_tenant() -> Tenant:
-    """The platform root (created by migration); partners' tenants hang below it."""
-    return Tenant.objects.get(path=ROOT_PATH)
+    """The platform root; partners' tenants hang below it.
+
+    A data migration creates it; it is re-created here if a database was flushed since
+    (``flush`` in tests, or a restore of data without it).
+    """
+    root = Tenant.objects.filter(path=ROOT_PATH).first()
+    if root is None:
+        root, _created = Tenant.objects.get_or_create(
+            path=ROOT_PATH,
+            defaults={
+                "name": ROOT_NAME,
+                "name_key": tenant_name_key(ROOT_NAME),
+                "slug": "platform",
+                "type": TenantType.STANDARD,
+                "version": TenantVersion.ENTERPRISE,
+                "depth": 0,
+                "charset": Charset.UTF_8,
+                "status": TenantStatus.READY,
+            },
+        )
+    return root
+
+
+def tenant_hand_over(*, actor: Actor, tenant: Tenant) -> Tenant:
+    """Hand the tenant over to the customer (status ``handed_over``).
+
+    Possible only when every ``handover_conditions`` entry is met; otherwise ValidationError
+    (code ``handover_unmet``) listing the unmet conditions. Handing over a tenant that is
+    handed over already changes nothing.
+    """
+    grant = effective_grant(actor, tenant)
+    if grant is None:
+        raise NotFound
+    if not grant_allows(grant.role, Action.TENANT_HAND_OVER, inherited=grant.inherited_for(tenant)):
+        raise PermissionDenied(
+            _(
+                "Handing a tenant over needs the role Administrator, or Customer Service in a "
+                "master tenant."
+            )
+        )
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().defer("logo_png").get(pk=tenant.pk)
+        if locked.status == TenantStatus.HANDED_OVER:
+            return locked
+        unmet = [c for c in handover_conditions(locked) if not c.ok]
+        if unmet:
+            raise ValidationError(
+                [
+                    ValidationError(
+                        _("Not met yet: %(condition)s.") % {"condition": c.label},
+                        code="handover_unmet",
+                    )
+                    for c in unmet
+                ]
+            )
+        before = locked.status
+        locked.status = TenantStatus.HANDED_OVER
+        locked.save(update_fields=["status"])
+        audit_record(
+            actor=actor,
+            action="tenant.hand_over",
+            tenant=locked,
+            grant=grant,
+            obj=locked,
+            changes={"status": [before, locked.status]},
+        )
+    return locked

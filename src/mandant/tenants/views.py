@@ -9,18 +9,19 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
 
-from mandant.accounts.roles import Action, role_allows
+from mandant.accounts.roles import Action, grant_allows, role_allows
 from mandant.core.errors import NotFound, PermissionDenied
-from mandant.core.web import tenant_view
+from mandant.core.web import TenantRequest, tenant_view
 from mandant.tenants import services
 from mandant.tenants.forms import TenantCreateForm, TenantEditForm, TenantFilterForm, TenantLogoForm
 from mandant.tenants.logo import logo_limits_text, process_logo
-from mandant.tenants.models import Tenant, TenantType
+from mandant.tenants.models import Tenant, TenantStatus
 from mandant.tenants.selectors import (
+    handover_conditions,
     master_choices,
     tenant_list,
     tenant_management_active_for,
@@ -39,41 +40,88 @@ def _apply_errors(form: Any, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
-@tenant_view()
-def tenant_home(request: HttpRequest) -> HttpResponse:
-    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
-    from mandant.accounts.selectors import tenant_members
+HANDOVER_HINTS = {
+    "configured": gettext_lazy(
+        "Waiting for our service staff: the tenant is on their list of CUSTOM tenants awaiting "
+        "configuration."
+    ),
+    "administrator": gettext_lazy("No administrator yet: create administrator."),
+    "administrator_ready": gettext_lazy(
+        "Waiting for the administrator to accept the invitation or to confirm their e-mail "
+        "address: see Setup → Users."
+    ),
+    "not_suspended": gettext_lazy(
+        "A suspended tenant cannot be handed over. Please contact our service team."
+    ),
+}
 
-    has_admin = tenant_members(tenant=tenant).filter(role=100).exists()
+
+def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
+    tenant: Tenant = request.tenant
+    grant = request.grant
     facts = [
         {
-            "label": _("Configured by our service staff")
-            if tenant.type == TenantType.CUSTOM
-            else _("STANDARD tenant: all standard features provisioned"),
-            "ok": tenant.type == TenantType.STANDARD or tenant.configured_at is not None,
-            "hint": _("Waiting for our service staff: the tenant is on their list of CUSTOM "
-                      "tenants awaiting configuration."),
-            "url": "",
-        },
-        {
-            "label": _("At least one administrator"),
-            "ok": has_admin,
-            "hint": _("No administrator yet: see Setup → Users."),
-            "url": reverse("tenants:setup_users", args=[tenant.slug]),
-        },
+            "key": condition.key,
+            "label": condition.label,
+            "ok": condition.ok,
+            "hint": HANDOVER_HINTS.get(condition.key, ""),
+            "url": condition.fix_url,
+        }
+        for condition in handover_conditions(tenant)
     ]
-    return render(request, "tenants/home.html", {"facts": facts})
+    inherited = grant.inherited_for(tenant)
+    may_hand_over = grant_allows(grant.role, Action.TENANT_HAND_OVER, inherited=inherited)
+    has_administrator = next(fact["ok"] for fact in facts if fact["key"] == "administrator")
+    return render(
+        request,
+        "tenants/home.html",
+        {
+            "facts": facts,
+            "ready": all(fact["ok"] for fact in facts),
+            "may_hand_over": may_hand_over and tenant.status != TenantStatus.HANDED_OVER,
+            # *Administrator anlegen*, offered while the tenant has none.
+            "offer_create_administrator": not has_administrator
+            and grant_allows(grant.role, Action.USER_CREATE_ADMINISTRATOR, inherited=inherited),
+        },
+        status=status,
+    )
 
 
 @tenant_view()
-def tenant_enter(request: HttpRequest) -> HttpResponse:
-    services.tenant_enter(actor=request.actor, tenant=request.tenant)  # type: ignore[attr-defined]
-    return redirect("tenants:home", request.tenant.slug)  # type: ignore[attr-defined]
+def tenant_home(request: TenantRequest) -> HttpResponse:
+    return _home_page(request)
+
+
+@tenant_view(Action.TENANT_HAND_OVER)
+@require_POST
+def tenant_handover(request: TenantRequest) -> HttpResponse:
+    """*An Kunden übergeben*: refused, with the unmet conditions, until the tenant is ready."""
+    tenant: Tenant = request.tenant
+    try:
+        services.tenant_hand_over(actor=request.actor, tenant=tenant)
+    except PermissionDenied as exc:
+        messages.error(request, exc.message)
+        return _home_page(request, status=403)
+    except ValidationError as exc:
+        messages.error(request, _("The tenant cannot be handed over yet."))
+        for text in exc.messages:
+            messages.error(request, text)
+        return _home_page(request, status=409)
+    messages.success(
+        request, _("%(tenant)s has been handed over to the customer.") % {"tenant": tenant.name}
+    )
+    return redirect("tenants:home", tenant.slug)
 
 
 @tenant_view()
-def tenant_logo(request: HttpRequest) -> HttpResponse:
-    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+def tenant_enter(request: TenantRequest) -> HttpResponse:
+    services.tenant_enter(actor=request.actor, tenant=request.tenant)
+    return redirect("tenants:home", request.tenant.slug)
+
+
+@tenant_view()
+def tenant_logo(request: TenantRequest) -> HttpResponse:
+    tenant: Tenant = request.tenant
     if not tenant.has_logo:
         raise Http404
     response = HttpResponse(bytes(tenant.logo_png or b""), content_type="image/png")
@@ -83,13 +131,13 @@ def tenant_logo(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_view()
-def setup(request: HttpRequest) -> HttpResponse:
-    return redirect("tenants:setup_users", request.tenant.slug)  # type: ignore[attr-defined]
+def setup(request: TenantRequest) -> HttpResponse:
+    return redirect("tenants:setup_users", request.tenant.slug)
 
 
 @tenant_view()
-def setup_upgrades(request: HttpRequest) -> HttpResponse:
-    return redirect("tenants:tenant_management", request.tenant.slug)  # type: ignore[attr-defined]
+def setup_upgrades(request: TenantRequest) -> HttpResponse:
+    return redirect("tenants:tenant_management", request.tenant.slug)
 
 
 def _kept_logo(token: str) -> services.LogoUpload | None:
@@ -136,10 +184,10 @@ def _keep_valid_logo(form: TenantCreateForm, upload: services.LogoUpload | None)
 
 @tenant_view()
 @require_http_methods(["GET", "POST"])
-def tenant_management(request: HttpRequest) -> HttpResponse:
+def tenant_management(request: TenantRequest) -> HttpResponse:
     """Setup → Upgrades → Mandantenverwaltung: the creation form and the subtree list."""
-    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
-    actor, grant = request.actor, request.grant  # type: ignore[attr-defined]
+    tenant: Tenant = request.tenant
+    actor, grant = request.actor, request.grant
     may_create = role_allows(grant.role, Action.TENANT_CREATE_SUBTENANT)
     product_active = tenant_management_active_for(actor, grant)
     may_list = role_allows(grant.role, Action.TENANT_LIST_SUBTREE)
@@ -224,11 +272,11 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 @tenant_view(Action.TENANT_CREATE_SUBTENANT)
-def tenant_created(request: HttpRequest, new_slug: str) -> HttpResponse:
+def tenant_created(request: TenantRequest, new_slug: str) -> HttpResponse:
     from mandant.tenants.selectors import tenant_get_for_actor
 
     try:
-        new, grant = tenant_get_for_actor(request.actor, slug=new_slug)  # type: ignore[attr-defined]
+        new, grant = tenant_get_for_actor(request.actor, slug=new_slug)
     except NotFound:
         raise Http404 from None
     return render(request, "tenants/created.html", {"new": new, "new_grant": grant})
@@ -236,10 +284,10 @@ def tenant_created(request: HttpRequest, new_slug: str) -> HttpResponse:
 
 @tenant_view(Action.TENANT_EDIT)
 @require_http_methods(["GET", "POST"])
-def tenant_settings(request: HttpRequest) -> HttpResponse:
+def tenant_settings(request: TenantRequest) -> HttpResponse:
     """Setup → Tenant: name, version, charset and logo of the current tenant."""
-    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
-    actor = request.actor  # type: ignore[attr-defined]
+    tenant: Tenant = request.tenant
+    actor = request.actor
     edit_form = TenantEditForm(
         initial={"name": tenant.name, "version": tenant.version, "charset": tenant.charset}
     )
@@ -288,4 +336,3 @@ def tenant_settings(request: HttpRequest) -> HttpResponse:
         {"edit_form": edit_form, "logo_form": logo_form, "logo_limits": logo_limits_text()},
         status=status,
     )
-

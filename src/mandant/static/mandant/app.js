@@ -22,3 +22,23 @@ document.addEventListener("DOMContentLoaded", () => {
   const first = document.querySelector(".field.has-error input, .field.has-error select");
   if (first) first.focus();
 });
+
+// Forms that ask before they do something that cannot be undone (e.g. remove a user).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form instanceof HTMLFormElement && form.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
+// Create administrator: the initial-password field only with that hand-over method.
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.querySelector("[data-method-password]");
+  if (!box) return;
+  const radios = document.querySelectorAll("input[name=method]");
+  const sync = () => {
+    const chosen = document.querySelector("input[name=method]:checked");
+    box.hidden = !chosen || chosen.value !== "initial_password";
+  };
+  radios.forEach((radio) => radio.addEventListener("change", sync));
+  sync();
+});

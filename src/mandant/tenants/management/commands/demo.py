@@ -23,6 +23,8 @@ class Command(BaseCommand):
             f"  Operator:  {logins.operator_email} / {logins.operator_password}\n"
             f"  Partner:   {logins.partner_email} / {logins.partner_password}"
             f"  (Customer Service in “Demo Agentur”)\n"
+            f"  Customer:  {logins.customer_admin_email} / {logins.customer_admin_password}"
+            f"  (Administrator of “Autohaus Nord”)\n"
             f"  API key:   {logins.api_key}\n"
             f"  Try:       curl -H 'Authorization: Bearer {logins.api_key}' "
             f"{logins.url}api/v1/tenants\n"

@@ -50,10 +50,17 @@ class Command(BaseCommand):
             if options["logo"] is not None:
                 with options["logo"].open("rb") as file:
                     logo = services.LogoUpload.from_file(file, options["logo"].name)
-            tenant = self._create(actor, master, {
-                "name": options["name"], "type": options["type"],
-                "version": options["tenant_version"], "charset": options["charset"],
-            }, logo)
+            tenant = self._create(
+                actor,
+                master,
+                {
+                    "name": options["name"],
+                    "type": options["type"],
+                    "version": options["tenant_version"],
+                    "charset": options["charset"],
+                },
+                logo,
+            )
             self.stdout.write(f"{tenant.pk}\t{tenant.slug}")
             return
         self._create_many(actor, master, options["file"])
@@ -103,10 +110,17 @@ class Command(BaseCommand):
                 if row_master.pk != batch_master.pk or len(batch) >= CREATE_MANY_BATCH:
                     flush()
                     batch_master = row_master
-                batch.append((number, services.NewTenant(
-                    name=str(row.get("name") or ""), type=row.get("type", "STANDARD"),
-                    version=row.get("version", "BASIC"), charset=row.get("charset"),
-                )))
+                batch.append(
+                    (
+                        number,
+                        services.NewTenant(
+                            name=str(row.get("name") or ""),
+                            type=row.get("type", "STANDARD"),
+                            version=row.get("version", "BASIC"),
+                            charset=row.get("charset"),
+                        ),
+                    )
+                )
         flush()
         self.stdout.write(f"created {counts['created']}, failed {counts['failed']}")
 
@@ -125,13 +139,18 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {slug!r} within your reach") from None
         return master
 
-    def _create(self, actor: Actor, master: Any, row: dict[str, Any],
-                logo: services.LogoUpload | None) -> Any:
+    def _create(
+        self, actor: Actor, master: Any, row: dict[str, Any], logo: services.LogoUpload | None
+    ) -> Any:
         try:
             return services.tenant_create(
-                actor=actor, name=str(row.get("name") or ""), type=row.get("type", "STANDARD"),
-                version=row.get("version", "BASIC"), master=master,
-                charset=row.get("charset"), logo=logo,
+                actor=actor,
+                name=str(row.get("name") or ""),
+                type=row.get("type", "STANDARD"),
+                version=row.get("version", "BASIC"),
+                master=master,
+                charset=row.get("charset"),
+                logo=logo,
             )
         except ValidationError as exc:
             raise CommandError(json.dumps(messages_by_field(exc), ensure_ascii=False)) from exc
