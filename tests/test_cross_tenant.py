@@ -65,6 +65,7 @@ GLOBAL_ROUTES = {
     "api:openapi-json": "public API description, no data",
     "api:openapi-view": "public API documentation page, no data",
     "api:api-root": "ninja's root placeholder: always 404",
+    "inbound_bounces": "authenticated by the bounce secret, not tenant-scoped",
 }
 # Whole namespaces that are not tenant-bound, with the reason.
 GLOBAL_NAMESPACES = {

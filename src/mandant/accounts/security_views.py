@@ -41,6 +41,7 @@ from mandant.accounts.security_forms import (
     TwoFactorDisableForm,
 )
 from mandant.core.errors import NotFound
+from mandant.core.web import apply_service_errors
 
 PENDING_SESSION_KEY = "mandant.pending_second_factor"
 # The second step of signing in must follow the first within this many seconds.
@@ -49,16 +50,6 @@ PENDING_MAX_AGE = 10 * 60
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _apply_errors(form: Any, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errs in error.error_dict.items():
-            target = field if field in form.fields else None
-            for err in errs:
-                form.add_error(target, err)
-    else:
-        form.add_error(None, error)
 
 
 def _time(until: datetime) -> str:
@@ -174,7 +165,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, blocked_message(exc.until))
                 status = 429
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
                 status = 429 if exc.error_dict["code"][0].code == "wait" else 401
             else:
                 response = finish_login(request, user, next_url=next_url, device=device)
@@ -233,7 +224,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             try:
                 security.profile_update(user=user, **form.cleaned_data)
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 translation.activate(user.language)
                 messages.success(request, _("Your profile has been saved."))
@@ -291,7 +282,7 @@ def email_change(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, _attempts_message(exc.until))
                 status = 429
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(
                     request,
@@ -365,7 +356,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, _attempts_message(exc.until))
                 status = 429
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 # Other sessions end (their hash no longer matches); this one stays.
                 update_session_auth_hash(request, user)
@@ -426,7 +417,7 @@ def password_reset_confirm(request: HttpRequest, uidb64: str, token: str) -> Htt
             except NotFound:
                 return _link_invalid(request, "password")
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Your new password is set. Please sign in with it."))
                 return redirect("accounts:login")
@@ -491,7 +482,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     try:
         device, codes = security.totp_setup_confirm(user=user, code=form.cleaned_data["code"])
     except ValidationError as exc:
-        _apply_errors(form, exc)
+        apply_service_errors(form, exc)
         status = 429 if exc.error_dict["code"][0].code == "wait" else 422
         return _two_factor_page(request, status=status, form=form)
     request.session.pop(SETUP_REQUIRED_SESSION_KEY, None)
@@ -518,7 +509,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
         form.add_error(None, _attempts_message(exc.until))
         return _two_factor_page(request, status=429, regenerate_form=form)
     except ValidationError as exc:
-        _apply_errors(form, exc)
+        apply_service_errors(form, exc)
         return _two_factor_page(request, status=422, regenerate_form=form)
     return _show_codes(request, codes, first=False)
 
@@ -543,7 +534,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
         form.add_error(None, _attempts_message(exc.until))
         return _two_factor_page(request, status=429, disable_form=form)
     except ValidationError as exc:
-        _apply_errors(form, exc)
+        apply_service_errors(form, exc)
         return _two_factor_page(request, status=422, disable_form=form)
     if security.second_factor_required(user):
         request.session[SETUP_REQUIRED_SESSION_KEY] = True

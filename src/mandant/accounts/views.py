@@ -40,7 +40,7 @@ from mandant.accounts.selectors import (
 )
 from mandant.accounts.verification import email_verification_confirm, email_verification_user
 from mandant.core.errors import NotFound, PermissionDenied, is_conflict
-from mandant.core.web import TenantRequest, actor_for, tenant_view
+from mandant.core.web import TenantRequest, actor_for, apply_service_errors, tenant_view
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import actor_home_tenants
 
@@ -202,16 +202,6 @@ def _error_status(error: ValidationError) -> int:
     return 409 if is_conflict(error) else 422
 
 
-def _apply_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errs in error.error_dict.items():
-            target = field if field in form.fields else None
-            for err in errs:
-                form.add_error(target, err)
-    else:
-        form.add_error(None, error)
-
-
 def _users_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
     tenant = request.tenant
     grant = request.grant
@@ -268,7 +258,7 @@ def _user_form_page(
                     password=data.get("password") or None,
                 )
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
                 status = _error_status(exc)
                 if "password" in form.errors:
                     # A refused password is not kept: it must not be used.
@@ -540,7 +530,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 except InvitationProblem as exc:
                     return _invitation_problem(request, exc.code)
                 except ValidationError as exc:
-                    _apply_errors(form, exc)
+                    apply_service_errors(form, exc)
                 else:
                     return _signed_in_after_invitation(request, user, tenant)
         response = render(

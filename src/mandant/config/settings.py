@@ -210,3 +210,7 @@ EMAIL_CHECK_DELIVERABILITY = env_bool("EMAIL_CHECK_DELIVERABILITY", False)
 
 # The public address of the site, for links in e-mails (invitations, verification, resets).
 SITE_URL = (env_str("SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+
+# Shared secret of the inbound bounce endpoint POST /inbound/bounces/ (Authorization: Bearer
+# <secret>); the bounce mailbox's MTA posts each DSN there. Unset: the endpoint is a 404.
+BOUNCE_WEBHOOK_SECRET = env_str("BOUNCE_WEBHOOK_SECRET")

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from mandant.accounts.security_views import admin_login
 from mandant.api.api import api
+from mandant.notices.views import inbound_bounce
 
 admin.site.site_header = "Mandant"
 admin.site.site_title = "Mandant operators"
@@ -16,4 +17,6 @@ urlpatterns = [
     path("operator/", include("mandant.tenants.operator_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # Delivery status notifications from the bounce mailbox's MTA (BOUNCE_WEBHOOK_SECRET).
+    path("inbound/bounces/", inbound_bounce, name="inbound_bounces"),
 ]

@@ -4,8 +4,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django_scopes import scope
 
@@ -77,3 +79,15 @@ def operator_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: per field where the form has the field,
+    otherwise at the top of the form."""
+    if hasattr(error, "error_dict"):
+        for field, errs in error.error_dict.items():
+            target = field if field in form.fields else None
+            for err in errs:
+                form.add_error(target, err)
+    else:
+        form.add_error(None, error)

@@ -20,7 +20,7 @@ def _escape(value: Any) -> str:
 def _attrs_html(attrs: dict[str, Any]) -> str:
     """``django/forms/widgets/attrs.html`` in Python: True is a bare name, False is left out."""
     return "".join(
-        f" {name}" if value is True else f' {name}="{_escape(value)}"'
+        f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape(value)}"'
         for name, value in attrs.items()
         if value is not False
     )

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from mandant.core.errors import PermissionDenied
-from mandant.core.web import OperatorRequest, operator_view
+from mandant.core.web import OperatorRequest, apply_service_errors, operator_view
 from mandant.notices import services as notice_services
 from mandant.notices.forms import NoticeForm, OutboxFilterForm
 from mandant.notices.models import OutboundMessage
@@ -163,7 +163,7 @@ def notice_new(request: OperatorRequest) -> HttpResponse:
                     ends_at=data["ends_at"],
                 )
             except ValidationError as error:
-                _apply_errors(form, error)
+                apply_service_errors(form, error)
             except PermissionDenied as error:
                 form.add_error(None, error.message)
             else:
@@ -178,12 +178,3 @@ def notice_new(request: OperatorRequest) -> HttpResponse:
                 return redirect("operator:notices")
         status = 422
     return render(request, "operator/notice_form.html", {"form": form}, status=status)
-
-
-def _apply_errors(form: NoticeForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errs in error.error_dict.items():
-            for err in errs:
-                form.add_error(field if field in form.fields else None, err)
-    else:
-        form.add_error(None, error)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from mandant.accounts.roles import Action, grant_allows, role_allows
 from mandant.core.errors import NotFound, PermissionDenied
-from mandant.core.web import TenantRequest, tenant_view
+from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
 from mandant.tenants import services
 from mandant.tenants.forms import TenantCreateForm, TenantEditForm, TenantFilterForm, TenantLogoForm
 from mandant.tenants.logo import logo_limits_text, process_logo
@@ -28,16 +28,6 @@ from mandant.tenants.selectors import (
 )
 
 LOGO_KEPT_SALT = "mandant.tenants.logo-kept"
-
-
-def _apply_errors(form: Any, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errs in error.error_dict.items():
-            target = field if field in form.fields else None
-            for err in errs:
-                form.add_error(target, err)
-    else:
-        form.add_error(None, error)
 
 
 HANDOVER_HINTS = {
@@ -216,7 +206,7 @@ def tenant_management(request: TenantRequest) -> HttpResponse:
                         logo=upload,
                     )
                 except ValidationError as exc:
-                    _apply_errors(form, exc)
+                    apply_service_errors(form, exc)
                     if "logo" not in getattr(exc, "error_dict", {}):
                         kept_logo_preview = _keep_valid_logo(form, upload)
                 except PermissionDenied as exc:
@@ -305,7 +295,7 @@ def tenant_settings(request: TenantRequest) -> HttpResponse:
                     charset=edit_form.cleaned_data["charset"] or None,
                 )
             except ValidationError as exc:
-                _apply_errors(edit_form, exc)
+                apply_service_errors(edit_form, exc)
             else:
                 messages.success(request, _("The tenant has been saved."))
                 return redirect("tenants:settings", tenant.slug)
@@ -328,7 +318,7 @@ def tenant_settings(request: TenantRequest) -> HttpResponse:
                     messages.success(request, _("The logo has been saved."))
                     return redirect("tenants:settings", tenant.slug)
             except ValidationError as exc:
-                _apply_errors(logo_form, exc)
+                apply_service_errors(logo_form, exc)
         status = 422
     return render(
         request,
