@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -38,9 +37,21 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from benchlib import (
+    DbResult,
+    Row,
+    engine_version,
+    fmt,
+    load_averages,
+    machine,
+    pg_drop,
+    pg_reachable,
+    pg_recreate,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -53,54 +64,6 @@ HASH_TARGET_MS = (50.0, 250.0)
 
 # --------------------------------------------------------------------------------------
 # Results
-
-
-@dataclass
-class Row:
-    key: str
-    label: str
-    unit: str
-    value: float | None
-    target: float | None = None  # value must be <= target
-    baseline: float | None = None
-    baseline_label: str = ""
-    note: str = ""
-
-    @property
-    def passed(self) -> bool | None:
-        if self.target is None or self.value is None:
-            return None
-        return self.value <= self.target
-
-
-@dataclass
-class DbResult:
-    db: str
-    engine_version: str = ""
-    rows: list[Row] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, row: Row) -> Row:
-        self.rows.append(row)
-        verdict = {True: "PASS", False: "FAIL", None: ""}[row.passed]
-        base = f"  baseline {fmt(row.baseline, row.unit)}" if row.baseline is not None else ""
-        if base and row.baseline_label:
-            base += f" ({row.baseline_label})"
-        target = f" (target ≤ {fmt(row.target, row.unit)})" if row.target is not None else ""
-        print(f"  {row.label}: {fmt(row.value, row.unit)}{target} {verdict}{base}", flush=True)
-        return row
-
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if unit == "ms":
-        return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
-    if unit == "s":
-        return f"{value:.1f} s"
-    if unit == "msg/s":
-        return f"{value:,.0f} msg/s"
-    return f"{value:,.0f} {unit}".strip()
 
 
 # --------------------------------------------------------------------------------------
@@ -213,37 +176,6 @@ def start_sink(workdir: Path) -> Sink:
 
 # --------------------------------------------------------------------------------------
 # Parent process: one child per database, then the table
-
-
-def pg_connect(base_url: str, dbname: str = "postgres") -> Any:
-    import psycopg
-
-    return psycopg.connect(f"{base_url}/{dbname}", autocommit=True, connect_timeout=3)
-
-
-def pg_reachable(base_url: str) -> str | None:
-    try:
-        with pg_connect(base_url) as conn:
-            return str(conn.execute("SHOW server_version").fetchone()[0])
-    except Exception as exc:  # noqa: BLE001 - any failure means "skip PostgreSQL"
-        print(f"NOTE: PostgreSQL at {base_url} is not reachable ({exc}); skipping it.")
-        return None
-
-
-def pg_recreate(base_url: str, name: str) -> None:
-    from psycopg import sql
-
-    pg_drop(base_url, name)
-    with pg_connect(base_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def pg_drop(base_url: str, name: str) -> None:
-    from psycopg import sql
-
-    with pg_connect(base_url) as conn:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        conn.execute(drop.format(sql.Identifier(name)))
 
 
 def run_child(
@@ -389,38 +321,6 @@ def setup_django(workdir: Path, database_url: str, migrate: bool = True) -> None
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, interactive=False)
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-        ram = f"{mem_kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        ram = "? RAM"
-    return f"{os.cpu_count()} CPUs ({cpu}), {ram}, Python {platform.python_version()}"
-
-
-def engine_version() -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SHOW server_version")
-            return f"PostgreSQL {cursor.fetchone()[0]}"
-        cursor.execute("select sqlite_version()")
-        return f"SQLite {cursor.fetchone()[0]}"
 
 
 def build_admins(count: int) -> None:
@@ -776,7 +676,7 @@ def child_main(args: argparse.Namespace) -> int:
     print(
         f"  {result.engine_version}; migrated in {time.perf_counter() - started:.1f} s", flush=True
     )
-    result.info["load average at start"] = load_average()
+    result.info["load average at start"] = " ".join(load_averages())
     t0 = time.perf_counter()
     build_admins(args.admins)
     result.info["bulk-created"] = (
@@ -794,7 +694,7 @@ def child_main(args: argparse.Namespace) -> int:
             workers,
             baseline if index == len(worker_counts) - 1 else None,
         )
-    result.info["load average at end"] = load_average()
+    result.info["load average at end"] = " ".join(load_averages())
     result.info["child run"] = f"{time.perf_counter() - started:.0f} s"
     Path(args.json).write_text(
         json.dumps(
