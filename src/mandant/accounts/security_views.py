@@ -40,6 +40,7 @@ from mandant.accounts.security_forms import (
     SetPasswordForm,
     TwoFactorDisableForm,
 )
+from mandant.accounts.selectors import active_user_by_id
 from mandant.core.errors import NotFound
 from mandant.core.web import apply_service_errors
 
@@ -71,7 +72,8 @@ def _attempts_message(until: datetime) -> str:
     ) % {"time": _time(until)}
 
 
-def _set_language_cookie(response: HttpResponse, language: str) -> None:
+def set_language_cookie(response: HttpResponse, language: str) -> None:
+    """Remember the language for the browser (also before and after a session)."""
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,
@@ -102,7 +104,7 @@ def finish_login(
     else:
         target = next_url
     response = HttpResponseRedirect(target)
-    _set_language_cookie(response, user.language)
+    set_language_cookie(response, user.language)
     return response
 
 
@@ -131,7 +133,7 @@ def _pending(request: HttpRequest) -> tuple[User, str] | None:
     user_id = data.get("user")
     if not isinstance(user_id, int):
         return None
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    user = active_user_by_id(user_id)
     if user is None or not constant_time_compare(
         str(data.get("hash", "")), user.get_session_auth_hash()
     ):
@@ -229,7 +231,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                 translation.activate(user.language)
                 messages.success(request, _("Your profile has been saved."))
                 response = redirect("security:profile")
-                _set_language_cookie(response, user.language)
+                set_language_cookie(response, user.language)
                 return response
     return render(
         request, "accounts/security/profile.html", _profile_context(request, form), status=status

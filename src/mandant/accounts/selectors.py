@@ -236,3 +236,8 @@ def invitation_for_token(token: str, *, for_update: bool = False) -> Invitation:
     if invitation.expires_at <= timezone.now():
         raise InvitationProblem("expired")
     return invitation
+
+
+def active_user_by_id(user_id: int) -> User | None:
+    """An active user by id (the pending second sign-in step keeps only the id)."""
+    return User.objects.filter(pk=user_id, is_active=True).first()

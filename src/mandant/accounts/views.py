@@ -1,5 +1,4 @@
 from collections.abc import Callable
-from datetime import datetime
 
 from django import forms
 from django.conf import settings
@@ -9,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone, translation
+from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -54,14 +53,6 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def _blocked_message(until: datetime) -> str:
-    return _(
-        "Too many failed attempts. For your security, signing in to this account from your "
-        "network is blocked until %(time)s. You can still sign in from another network, "
-        "or reset your password."
-    ) % {"time": formats.time_format(timezone.localtime(until), "TIME_FORMAT")}
-
-
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
@@ -75,14 +66,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
             client = throttle.client_address(request)
             until = throttle.blocked_until(email=email, client=client)
             if until is not None:
-                form.add_error(None, _blocked_message(until))
+                form.add_error(None, security_views.blocked_message(until))
                 status = 429
             else:
                 user = authenticate(request, username=email, password=form.cleaned_data["password"])
                 if user is None:
                     until = throttle.record_failure(email=email, client=client)
                     if until is not None:
-                        form.add_error(None, _blocked_message(until))
+                        form.add_error(None, security_views.blocked_message(until))
                         status = 429
                     else:
                         form.add_error(
@@ -125,13 +116,7 @@ def language_switch(request: HttpRequest) -> HttpResponse:
         services.user_set_language(user=request.user, language=language)
     translation.activate(language)
     response = HttpResponseRedirect(_safe_next(request, "/"))
-    response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME,
-        language,
-        max_age=settings.LANGUAGE_COOKIE_AGE,
-        samesite="Lax",
-        secure=getattr(settings, "LANGUAGE_COOKIE_SECURE", False),
-    )
+    security_views.set_language_cookie(response, language)
     return response
 
 
