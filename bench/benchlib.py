@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,3 +131,169 @@ def engine_version() -> str:
             return f"PostgreSQL {cursor.fetchone()[0]}"
         cursor.execute("select sqlite_version()")
         return f"SQLite {cursor.fetchone()[0]}"
+
+
+def setup_django(workdir: Path, database_url: str, migrate: bool = True) -> None:
+    """Configure Django for a benchmark child process against its own database."""
+    home = workdir / "home"
+    (home / "var").mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "mandant.config.settings",
+            "DATABASE_URL": database_url,
+            "MANDANT_HOME": str(home),
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+def write_result(result: DbResult, path: Path) -> None:
+    """A child's figures, for the parent process (``read_result``)."""
+    import json
+    from dataclasses import asdict
+
+    data = {
+        "db": result.db,
+        "engine_version": result.engine_version,
+        "info": result.info,
+        "plans": result.plans,
+        "rows": [asdict(row) for row in result.rows],
+    }
+    path.write_text(json.dumps(data, default=str))
+
+
+def read_result(path: Path) -> DbResult:
+    import json
+
+    data = json.loads(path.read_text())
+    result = DbResult(db=data["db"], engine_version=data["engine_version"], info=data["info"])
+    result.plans = data.get("plans", {})
+    result.rows = [Row(**row) for row in data["rows"]]
+    return result
+
+
+def print_table(results: list[DbResult]) -> bool:
+    all_passed = True
+    by_key: dict[str, dict[str, Row]] = {}
+    order: list[str] = []
+    for result in results:
+        for row in result.rows:
+            if row.key not in by_key:
+                by_key[row.key] = {}
+                order.append(row.key)
+            by_key[row.key][result.db] = row
+    dbs = [r.db for r in results]
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    header = ["Measure", "Target"]
+    for db in dbs:
+        header += [names[db], f"{names[db]} baseline", "✓"]
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for key in order:
+        rows = by_key[key]
+        first = next(iter(rows.values()))
+        target = f"≤ {fmt(first.target, first.unit)}" if first.target is not None else "—"
+        cells = [first.label, target]
+        for db in dbs:
+            row = rows.get(db)
+            if row is None:
+                cells += ["—", "—", ""]
+                continue
+            baseline = fmt(row.baseline, row.unit) if row.baseline is not None else "—"
+            if row.baseline_label and row.baseline is not None:
+                baseline += f" ({row.baseline_label})"
+            verdict = {True: "pass", False: "**FAIL**", None: ""}[row.passed]
+            if row.passed is False:
+                all_passed = False
+            cells += [fmt(row.value, row.unit), baseline, verdict]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    for result in results:
+        for row in result.rows:
+            if row.note:
+                print(f"- {names[result.db]} · {row.label}: {row.note}")
+    return all_passed
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def p95_ms(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] * 1000
+
+
+def run_child(
+    script: Path, db: str, workdir: Path, database_url: str, extra: list[str]
+) -> DbResult:
+    """Run ``script --child db …`` against its own database and read back its figures."""
+    out = workdir / f"result-{db}.json"
+    cmd = [
+        sys.executable,
+        str(script),
+        "--child",
+        db,
+        "--workdir",
+        str(workdir),
+        "--database-url",
+        database_url,
+        "--json",
+        str(out),
+        *extra,
+    ]
+    completed = subprocess.run(cmd, cwd=script.parent.parent, check=False)  # noqa: S603
+    if completed.returncode != 0 or not out.exists():
+        raise SystemExit(f"benchmark child for {db} failed (exit {completed.returncode})")
+    return read_result(out)
+
+
+def compare_databases(
+    script: Path, *, dbs: list[str], pg_url: str, pg_db_name: str, extra: list[str], keep: bool
+) -> int:
+    """One child per database (a SQLite file, a scratch PostgreSQL database), then the table.
+    Returns the exit status: 1 when a target is missed."""
+    results: list[DbResult] = []
+    workdir = Path(tempfile.mkdtemp(prefix=f"mandant-{script.stem}-"))
+    started = time.perf_counter()
+    try:
+        for db in dbs:
+            print(f"\n=== {db} ===", flush=True)
+            if db == "sqlite":
+                url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+                results.append(run_child(script, db, workdir, url, extra))
+                continue
+            if pg_reachable(pg_url) is None:
+                continue
+            pg_recreate(pg_url, pg_db_name)
+            try:
+                results.append(run_child(script, db, workdir, f"{pg_url}/{pg_db_name}", extra))
+            finally:
+                if not keep:
+                    pg_drop(pg_url, pg_db_name)
+    finally:
+        if keep:
+            kept_db = f" and database {pg_db_name}" if "postgres" in dbs else ""
+            print(f"\nkept: {workdir}{kept_db}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if not results:
+        print("nothing measured")
+        return 1
+    print(f"\n=== Results (total run {time.perf_counter() - started:.0f} s) ===")
+    print(f"machine: {machine()}")
+    for result in results:
+        info = ", ".join(f"{k}: {v}" for k, v in result.info.items())
+        print(f"{result.db}: {result.engine_version}; {info}")
+    passed = print_table(results)
+    print("\nALL TARGETS MET" if passed else "\nSOME TARGETS MISSED")
+    return 0 if passed else 1

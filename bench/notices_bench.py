@@ -51,6 +51,7 @@ from benchlib import (
     pg_drop,
     pg_reachable,
     pg_recreate,
+    setup_django,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -300,27 +301,6 @@ def parent_main(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------
 # Child process: Django set up against one fresh database
-
-
-def setup_django(workdir: Path, database_url: str, migrate: bool = True) -> None:
-    home = workdir / "home"
-    (home / "var").mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "mandant.config.settings",
-            "DATABASE_URL": database_url,
-            "MANDANT_HOME": str(home),
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    import django
-
-    django.setup()
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0, interactive=False)
 
 
 def build_admins(count: int) -> None:

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,12 +37,15 @@ from benchlib import (
     DbResult,
     Row,
     engine_version,
-    fmt,
     load_averages,
     machine,
+    median_ms,
+    p95_ms,
     pg_drop,
     pg_reachable,
     pg_recreate,
+    print_table,
+    setup_django,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,15 +59,6 @@ SEARCH_RARE = "autohaus müller berlin"
 
 # --------------------------------------------------------------------------------------
 # Results
-
-
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
-
-
-def p95_ms(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] * 1000
 
 
 # --------------------------------------------------------------------------------------
@@ -162,50 +155,6 @@ def collation_check(args: argparse.Namespace, workdir: Path) -> list[str]:
     return lines
 
 
-def print_table(results: list[DbResult]) -> bool:
-    all_passed = True
-    by_key: dict[str, dict[str, Row]] = {}
-    order: list[str] = []
-    for result in results:
-        for row in result.rows:
-            if row.key not in by_key:
-                by_key[row.key] = {}
-                order.append(row.key)
-            by_key[row.key][result.db] = row
-    dbs = [r.db for r in results]
-    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-    header = ["Measure", "Target"]
-    for db in dbs:
-        header += [names[db], f"{names[db]} baseline", "✓"]
-    print()
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for key in order:
-        rows = by_key[key]
-        first = next(iter(rows.values()))
-        target = f"≤ {fmt(first.target, first.unit)}" if first.target is not None else "—"
-        cells = [first.label, target]
-        for db in dbs:
-            row = rows.get(db)
-            if row is None:
-                cells += ["—", "—", ""]
-                continue
-            baseline = fmt(row.baseline, row.unit) if row.baseline is not None else "—"
-            if row.baseline_label and row.baseline is not None:
-                baseline += f" ({row.baseline_label})"
-            verdict = {True: "pass", False: "**FAIL**", None: ""}[row.passed]
-            if row.passed is False:
-                all_passed = False
-            cells += [fmt(row.value, row.unit), baseline, verdict]
-        print("| " + " | ".join(cells) + " |")
-    print()
-    for result in results:
-        for row in result.rows:
-            if row.note:
-                print(f"- {names[result.db]} · {row.label}: {row.note}")
-    return all_passed
-
-
 def parent_main(args: argparse.Namespace) -> int:
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results: list[DbResult] = []
@@ -260,26 +209,6 @@ def parent_main(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------
 # Child process: Django set up against one fresh database
-
-
-def setup_django(workdir: Path, database_url: str) -> None:
-    home = workdir / "home"
-    (home / "var").mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "mandant.config.settings",
-            "DATABASE_URL": database_url,
-            "MANDANT_HOME": str(home),
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def child_env() -> dict[str, str]:
