@@ -53,6 +53,7 @@ check-translations: install
 bench: install
 	$(BIN)/python bench/tenants_bench.py
 	$(BIN)/python bench/notices_bench.py
+	$(BIN)/python bench/content_bench.py
 
 clean:
 	rm -rf $(VENV) var

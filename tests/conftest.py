@@ -45,6 +45,12 @@ class World:
         client.force_login(user)
         return client
 
+    def set_version(self, tenant: Tenant, version: str) -> Tenant:
+        """Change a tenant's edition directly (e.g. PROFESSIONAL includes Copy Content)."""
+        Tenant.objects.filter(pk=tenant.pk).update(version=version)
+        tenant.refresh_from_db()
+        return tenant
+
     def api_key(self, user: User, tenant: Tenant) -> str:
         _key, raw = apikey_create(actor=Actor(user=user), tenant=tenant, name="test")
         return raw

@@ -26,12 +26,17 @@ from django.http import HttpResponse
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import URLPattern, URLResolver, get_resolver, path, resolve
+from django_scopes import scope, scopes_disabled
 from PIL import Image
 
 from mandant.accounts.models import ApiKey, Invitation, Membership, User
 from mandant.accounts.roles import Role
 from mandant.accounts.services import apikey_create, membership_set, user_create
+from mandant.content.assets import AssetUpload
+from mandant.content.models import ContentItem, Folder
+from mandant.content.services import folder_create, item_create, item_update
 from mandant.core.actor import Actor
+from mandant.jobs.models import Job, JobKind
 from mandant.notices.models import OutboundMessage
 from mandant.tenants.models import Tenant
 from mandant.tenants.services import LogoUpload, tenant_set_logo
@@ -66,6 +71,8 @@ GLOBAL_ROUTES = {
     "api:openapi-view": "public API documentation page, no data",
     "api:api-root": "ninja's root placeholder: always 404",
     "inbound_bounces": "authenticated by the bounce secret, not tenant-scoped",
+    "api:list_products": "the public price list (products and prices), the same for every "
+    "key; no tenant data",
 }
 # Whole namespaces that are not tenant-bound, with the reason.
 GLOBAL_NAMESPACES = {
@@ -138,6 +145,14 @@ class Stage:
     members: dict[int, User] = field(default_factory=dict)
     api_members: dict[int, User] = field(default_factory=dict)
     spare_members: dict[int, User] = field(default_factory=dict)
+    # tenant pk -> an image in its content library, and a Copy Content job started there.
+    items: dict[int, ContentItem] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
+    # tenant pk -> a template with two versions and a folder, for the web pages.
+    web_items: dict[int, ContentItem] = field(default_factory=dict)
+    # …and another one the control deletes and restores through the second probe of each.
+    spare_items: dict[int, ContentItem] = field(default_factory=dict)
+    folders: dict[int, Folder] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -168,6 +183,35 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
             user = user_create(email=f"{prefix}@{tenant.slug}.example", password="x" * 20)
             membership_set(actor=olga, tenant=tenant, user=user, role=Role.VIEWER)
             group[tenant.pk] = user
+    items, jobs, web_items, spare_items, folders = {}, {}, {}, {}, {}
+    for tenant in (world.alpha, world.kunde1, world.filiale, world.kunde2):
+        with scope(tenant=tenant.pk):
+            # An image: every item route, the file replacement included, applies to it.
+            items[tenant.pk] = item_create(
+                actor=paula,
+                tenant=tenant,
+                kind="asset",
+                name=f"Bild {tenant.name}",
+                asset=AssetUpload(data=png_bytes(), filename="bild.png"),
+            )
+            jobs[tenant.pk] = Job.objects.create(
+                tenant=tenant, kind=JobKind.COPY_CONTENT, created_by=world.paula
+            )
+        folders[tenant.pk] = folder_create(actor=paula, tenant=tenant, name=f"Ordner {tenant.pk}")
+        template = item_create(
+            actor=paula,
+            tenant=tenant,
+            kind="template",
+            name=f"Vorlage {tenant.name}",
+            subject="Hallo",
+            html="<p>Hallo {{ contact.first_name }}</p>",
+        )
+        web_items[tenant.pk] = item_update(
+            actor=paula, tenant=tenant, item=template, subject="Hallo, zweite Fassung"
+        )
+        spare_items[tenant.pk] = item_create(
+            actor=paula, tenant=tenant, kind="text_block", name=f"Reserve {tenant.name}", text="x"
+        )
     return Stage(
         world=world,
         keys=keys,
@@ -175,6 +219,11 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
         members=members,
         api_members=api_members,
         spare_members=spare_members,
+        items=items,
+        jobs=jobs,
+        web_items=web_items,
+        spare_items=spare_items,
+        folders=folders,
     )
 
 
@@ -187,6 +236,15 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
     m = stage.members[target.pk].pk  # a user of the target (web probes)
     am = stage.api_members[target.pk].pk  # another one (API probes)
     sm = stage.spare_members[target.pk].pk  # removed by the control of the second removal
+    item = stage.items[target.pk].pk  # an image of the target (API content probes)
+    image, image_key = item, stage.items[target.pk].key
+    wi = stage.web_items[target.pk].pk  # a template with two versions (web content probes)
+    spare = stage.spare_items[target.pk].pk
+    on_spare = {"delete": spare, "restore": spare}
+    wf = stage.folders[target.pk].pk
+    job = stage.jobs[target.pk].pk
+    rename = {"action": "rename", "name": "Umbenannt"}
+    content = f"/api/v1/tenants/{target.pk}/content"
     user_url = f"/t/{t}/setup/users/{m}/"
     return {
         # /t/<slug>/…
@@ -443,6 +501,209 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
                 control_statuses=(204, 404),
             ),
         ],
+        # The content library pages. Item, folder and job routes also with the outsider's
+        # own tenant in the path and the target's id (POST only where a GET is refused the
+        # same way for every id). Deleting comes before restoring: the control really does both.
+        "content:library": [
+            Probe("content:library", f"/t/{t}/content/"),
+            Probe("content:library", f"/t/{t}/content/?folder={wf}&kind=template&q=Vorlage"),
+        ],
+        "content:item_new": [
+            Probe(
+                "content:item_new",
+                f"/t/{t}/content/new/text_block/",
+                form={"name": f"Untergeschoben {t}", "html": "<p>x</p>"},
+            ),
+        ],
+        "content:bin": [Probe("content:bin", f"/t/{t}/content/bin/")],
+        "content:folder_new": [
+            Probe(
+                "content:folder_new",
+                f"/t/{t}/content/folders/new/",
+                form={"name": f"Untergeschoben {t}"},
+            ),
+        ],
+        "content:folder": [
+            Probe("content:folder", f"/t/{t}/content/folders/{wf}/", form=rename),
+            Probe(
+                "content:folder",
+                f"/t/{h}/content/folders/{wf}/",
+                control_url=f"/t/{t}/content/folders/{wf}/",
+                form=rename,
+            ),
+        ],
+        "content:asset_file": [
+            Probe("content:asset_file", f"/t/{t}/content/assets/{image_key}/", methods=("get",)),
+            Probe(
+                "content:asset_file",
+                f"/t/{h}/content/assets/{image_key}/",
+                control_url=f"/t/{t}/content/assets/{image_key}/",
+                methods=("get",),
+            ),
+        ],
+        **{
+            f"content:{name}": [
+                Probe(f"content:{name}", f"/t/{t}/content/{obj}/{suffix}", methods=methods),
+                Probe(
+                    f"content:{name}",
+                    f"/t/{h}/content/{obj}/{suffix}",
+                    # Deleting and restoring: the control acts on the spare item here.
+                    control_url=f"/t/{t}/content/{on_spare.get(name, obj)}/{suffix}",
+                    methods=methods,
+                ),
+            ]
+            for name, obj, suffix, methods in (
+                ("item", wi, "", ("get", "post")),
+                ("preview", wi, "preview/", ("get",)),
+                ("render", wi, "render/", ("get",)),
+                ("image", image, "image/", ("get",)),
+                ("history", wi, "history/", ("get",)),
+                ("version", wi, "history/1/", ("get",)),
+                ("version_restore", wi, "history/1/restore/", ("post",)),
+                ("duplicate", wi, "duplicate/", ("post",)),
+                ("pull", wi, "pull/", ("post",)),
+                ("delete", wi, "delete/", ("post",)),
+                ("restore", wi, "restore/", ("post",)),
+                ("job", f"jobs/{job}", "", ("get",)),
+                ("job_status", f"jobs/{job}", "status/", ("get",)),
+            )
+        },
+        "content:copy": [
+            Probe(
+                "content:copy",
+                f"/t/{t}/content/copy/?items={wi}",
+                form={"items": [wi], "scope": "all", "policy": "overwrite"},
+            ),
+        ],
+        "content:jobs": [Probe("content:jobs", f"/t/{t}/content/jobs/")],
+        # The content library and Copy Content. Item routes also with the outsider's own
+        # tenant in the path and the target's item id. The deletion comes last: the control
+        # really moves the item to the bin.
+        "api:list_content": [
+            Probe("api:list_content", content, kind="api"),
+            Probe("api:list_content", f"{content}?q=Bild&kind=asset", kind="api"),
+        ],
+        "api:create_content": [
+            Probe(
+                "api:create_content",
+                content,
+                kind="api",
+                method="post",
+                body={"kind": "text_block", "name": f"Untergeschoben {t}", "html": "<p>x</p>"},
+            ),
+        ],
+        "api:create_asset": [
+            Probe(
+                "api:create_asset",
+                f"{content}/assets",
+                kind="api",
+                method="post",
+                files={"file": png_bytes()},
+            ),
+        ],
+        **{
+            key: [
+                Probe(key, f"{content}/{item}{suffix}", kind="api", method=method, **extra),
+                Probe(
+                    key,
+                    f"/api/v1/tenants/{home.pk}/content/{item}{suffix}",
+                    kind="api",
+                    method=method,
+                    control_url=f"{content}/{item}{suffix}",
+                    **extra,
+                ),
+            ]
+            for key, method, suffix, extra in (
+                ("api:get_content", "get", "", {}),
+                ("api:patch_content", "patch", "", {"body": {"name": "Gekapert"}}),
+                ("api:put_content_file", "put", "/file", {"files": {"file": png_bytes()}}),
+            )
+        },
+        "api:copy_content": [
+            Probe(
+                "api:copy_content",
+                f"/api/v1/tenants/{target.pk}/copy-content",
+                kind="api",
+                method="post",
+                body={"items": [item], "all_descendants": True, "policy": "overwrite"},
+                # Started (202), or refused for a reason of the tenant itself: no sub-tenants
+                # (422 on "targets") or an edition without Copy Content (403 naming the
+                # product). Earlier control probes change both, so any of the three shows the
+                # route reached the tenant; a foreign tenant is a 404 before any of them.
+                control_statuses=(202, 403, 422),
+            ),
+        ],
+        "api:get_job": [
+            Probe("api:get_job", f"/api/v1/jobs/{stage.jobs[target.pk].pk}", kind="api"),
+        ],
+        "api:delete_content": [
+            Probe(
+                "api:delete_content",
+                f"/api/v1/tenants/{home.pk}/content/{item}",
+                kind="api",
+                method="delete",
+                control_statuses=(204,),
+                control_url=f"{content}/{item}",
+            ),
+            Probe(
+                "api:delete_content",
+                f"{content}/{item}",
+                kind="api",
+                method="delete",
+                control_statuses=(204, 404),
+            ),
+        ],
+        # Setup → Upgrades (billing): the confirmation and deactivation pages. The product
+        # key is global; the tenant is in the path. paula (Customer Service) may read them
+        # and is refused (403) the activation itself.
+        "billing:upgrade_activate": [
+            Probe(
+                "billing:upgrade_activate",
+                f"/t/{t}/setup/upgrades/tracking/activate/",
+                form={"conditions_version": "1", "accept": "on"},
+            ),
+        ],
+        "billing:upgrade_deactivate": [
+            Probe("billing:upgrade_deactivate", f"/t/{t}/setup/upgrades/tracking/deactivate/"),
+        ],
+        # The price list: operator pages (404 for everyone else, whatever the target).
+        "billing_operator:price_list": [
+            Probe("billing_operator:price_list", "/operator/billing/products/", control="olga"),
+        ],
+        "billing_operator:product": [
+            Probe(
+                "billing_operator:product",
+                "/operator/billing/products/tracking/",
+                control="olga",
+                form={"form": "conditions", "text_en": f"For {target.name}", "text_de": "…"},
+            ),
+        ],
+        # A tenant's upgrades. The control is an operator's key (paula's Customer Service may
+        # not activate tracking); the deactivation comes after the activation.
+        "api:list_upgrades": [
+            Probe("api:list_upgrades", f"/api/v1/tenants/{target.pk}/upgrades", kind="api"),
+        ],
+        "api:activate_upgrade": [
+            Probe(
+                "api:activate_upgrade",
+                f"/api/v1/tenants/{target.pk}/upgrades",
+                kind="api",
+                method="post",
+                body={"product": "tracking", "accepted_conditions_version": 1},
+                control="olga",
+                control_statuses=(201, 409),  # 409: included in PROFESSIONAL/ENTERPRISE
+            ),
+        ],
+        "api:deactivate_upgrade": [
+            Probe(
+                "api:deactivate_upgrade",
+                f"/api/v1/tenants/{target.pk}/upgrades/tracking",
+                kind="api",
+                method="delete",
+                control="olga",
+                control_statuses=(202, 409),  # 409: not active there
+            ),
+        ],
     }
 
 
@@ -459,6 +720,23 @@ def _assert_members_untouched(stage: Stage) -> None:
     assert not User.objects.filter(email__contains="admin@").exists()
     statuses = set(Tenant.objects.values_list("status", flat=True))
     assert "handed_over" not in statuses
+
+
+def _assert_content_untouched(stage: Stage) -> None:
+    # Checks across the staged tenants: no single tenant's scope applies.
+    with scopes_disabled():
+        for item in stage.items.values():
+            now = ContentItem.objects.get(pk=item.pk)
+            assert (now.name, now.version, now.deleted_at) == (item.name, 1, None), item
+        for item in (*stage.web_items.values(), *stage.spare_items.values()):
+            now = ContentItem.objects.get(pk=item.pk)
+            assert (now.name, now.version, now.deleted_at) == (item.name, item.version, None)
+        assert not ContentItem.objects.filter(name__startswith="Untergeschoben").exists()
+        assert not ContentItem.objects.filter(name__startswith="Copy of").exists()
+        assert not Folder.objects.filter(name__startswith="Untergeschoben").exists()
+        for folder in stage.folders.values():
+            assert Folder.objects.get(pk=folder.pk).name == folder.name
+        assert Job.objects.count() == len(stage.jobs)
 
 
 def _request(
@@ -615,6 +893,7 @@ def test_api_routes_are_404_for_outsiders_keys(stage, outsider, home, target):
     assert failures == []
     assert Tenant.objects.count() == before
     _assert_members_untouched(stage)
+    _assert_content_untouched(stage)
     target_t.refresh_from_db()
     assert not target_t.name.startswith("Unter")
     assert (

@@ -354,3 +354,14 @@ def test_the_decode_spy_does_see_decoding(decode_spy):
     # Guards the "without decoding" assertions above against a spy that never fires.
     process_logo(corpus.png(30, 10), "logo.png")
     assert (30, 10) in decode_spy
+
+
+def test_truncated_images_are_refused_even_after_weasyprint_is_imported():
+    """WeasyPrint switches Pillow's global LOAD_TRUNCATED_IMAGES on when imported."""
+    import weasyprint  # noqa: F401
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    data = corpus.noisy_jpeg()
+    assert refusal(data[: len(data) // 2], "cut.jpg").code == "damaged"
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for WeasyPrint

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
+from tests.worker import run_worker_once
 
 from mandant.accounts.models import Membership, User
 from mandant.accounts.roles import Role
@@ -361,22 +360,7 @@ def test_the_db_worker_delivers_a_notice(world, admins, smtp, settings):
     assert response.status_code == 302
     assert DBTaskResult.objects.get().task_path == "mandant.notices.tasks.notice_fan_out"
     assert not OutboundMessage.objects.exists()
-    handlers = {
-        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
-    }
-    try:
-        call_command(
-            "db_worker",
-            "--batch",
-            "--no-startup-delay",
-            "--interval",
-            "0",
-            "--no-reload",
-            verbosity=0,
-        )
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    run_worker_once()
     paths = sorted(DBTaskResult.objects.values_list("task_path", "status"))
     assert paths == [
         ("mandant.notices.tasks.deliver_messages", "SUCCESSFUL"),

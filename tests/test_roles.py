@@ -38,7 +38,14 @@ MATRIX = {
     Action.USER_MANAGE:             (True,  True,  True,  False, False, False),
     Action.USER_CREATE_ADMINISTRATOR: (True, True, True,  False, False, False),
     Action.TENANT_HAND_OVER:        (True,  True,  True,  False, False, False),
+    Action.CONTENT_VIEW:            (True,  True,  True,  True,  True,  False),
+    Action.CONTENT_EDIT:            (True,  True,  True,  True,  False, False),
+    Action.CONTENT_COPY:            (True,  True,  True,  False, False, False),
     Action.TENANT_MARK_CONFIGURED:  (True,  False, False, False, False, False),
+    Action.UPGRADE_VIEW:            (True,  True,  True,  True,  True,  False),
+    Action.UPGRADE_ACTIVATE:        (True,  True,  False, False, False, False),
+    Action.UPGRADE_HISTORY:         (True,  True,  True,  False, False, False),
+    Action.PRICE_LIST_MANAGE:       (True,  False, False, False, False, False),
 }  # fmt: skip
 ROLES = (OP, ADM, CS, ED, VI, None)
 

@@ -34,6 +34,13 @@ class Action(Enum):
     USER_MANAGE = "user.manage"
     USER_CREATE_ADMINISTRATOR = "user.create_administrator"
     APIKEY_MANAGE = "apikey.manage"
+    CONTENT_VIEW = "content.view"
+    CONTENT_EDIT = "content.edit"
+    CONTENT_COPY = "content.copy"
+    UPGRADE_VIEW = "upgrade.view"
+    UPGRADE_ACTIVATE = "upgrade.activate"
+    UPGRADE_HISTORY = "upgrade.history"
+    PRICE_LIST_MANAGE = "price_list.manage"
 
 
 # The weakest role that may perform each action (inherited roles count the same).
@@ -48,13 +55,31 @@ PERMISSIONS: dict[Action, Role] = {
     Action.USER_CREATE_ADMINISTRATOR: Role.CUSTOMER_SERVICE,
     Action.TENANT_HAND_OVER: Role.CUSTOMER_SERVICE,
     Action.TENANT_MARK_CONFIGURED: Role.OPERATOR,
+    Action.CONTENT_VIEW: Role.VIEWER,
+    # Create, edit, delete, restore, and "Get from master" for an inherited item.
+    Action.CONTENT_EDIT: Role.EDITOR,
+    # Copy Content into the sub-tenants below: the people who manage those sub-tenants.
+    Action.CONTENT_COPY: Role.CUSTOMER_SERVICE,
+    # Setup → Upgrades: what is active, what can be activated, the prices.
+    Action.UPGRADE_VIEW: Role.VIEWER,
+    # Activate/deactivate a paid product. The default; each product names its own role
+    # (billing.selectors.may_activate), Customer Service only in the tenants below its own.
+    Action.UPGRADE_ACTIVATE: Role.ADMINISTRATOR,
+    # The activation history: the tenant's administrators, its partner, operators.
+    Action.UPGRADE_HISTORY: Role.CUSTOMER_SERVICE,
+    Action.PRICE_LIST_MANAGE: Role.OPERATOR,
 }
 
 # Actions that a role weaker than Administrator (Customer Service) performs only in tenants
 # *below* its own, i.e. through an inherited role: a partner manages its customers' users
 # and hands their tenants over; in the partner's own tenant its Administrators decide.
 BELOW_OWN_TENANT_ONLY: frozenset[Action] = frozenset(
-    {Action.USER_MANAGE, Action.USER_CREATE_ADMINISTRATOR, Action.TENANT_HAND_OVER}
+    {
+        Action.USER_MANAGE,
+        Action.USER_CREATE_ADMINISTRATOR,
+        Action.TENANT_HAND_OVER,
+        Action.UPGRADE_HISTORY,
+    }
 )
 
 

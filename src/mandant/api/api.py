@@ -10,6 +10,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from mandant.api.auth import ApiKeyAuth
+from mandant.api.billing import router as billing_router
+from mandant.api.content import router as content_router
+from mandant.api.jobs import router as jobs_router
 from mandant.api.tenants import router as tenants_router
 from mandant.api.users import router as users_router
 from mandant.core.errors import NotFound, PermissionDenied, is_conflict, messages_by_field
@@ -26,6 +29,11 @@ api = NinjaAPI(
 api.add_router("/tenants", tenants_router)
 # Users, administrators and the hand-over of a tenant: /tenants/{id}/users, …
 api.add_router("/tenants", users_router)
+# The content library and Copy Content: /tenants/{id}/content, /tenants/{id}/copy-content
+api.add_router("/tenants", content_router)
+api.add_router("/jobs", jobs_router)
+# The price list and a tenant's upgrades: /products, /tenants/{id}/upgrades.
+api.add_router("", billing_router)
 
 PARAM_LOCATIONS = frozenset({"query", "path", "file", "form", "body", "header", "cookie"})
 

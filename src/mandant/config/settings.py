@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "mandant.tenants",
     "mandant.audit",
     "mandant.notices",
+    "mandant.jobs",
+    "mandant.content",
+    "mandant.billing",
     "mandant.api",
 ]
 
@@ -176,6 +179,13 @@ TASKS = {
 LOGO_MAX_WIDTH = env_int("LOGO_MAX_WIDTH", 300)
 LOGO_MAX_HEIGHT = env_int("LOGO_MAX_HEIGHT", 100)
 LOGO_MAX_BYTES = env_int("LOGO_MAX_BYTES", 512 * 1024)
+
+# Content library: images (assets) and the bin.
+CONTENT_ASSET_MAX_BYTES = env_int("CONTENT_ASSET_MAX_BYTES", 2 * 1024 * 1024)
+CONTENT_ASSET_MAX_PIXELS = env_int("CONTENT_ASSET_MAX_PIXELS", 4000)  # per side
+CONTENT_BIN_DAYS = env_int("CONTENT_BIN_DAYS", 30)
+# Copy Content: targets per transaction (progress is reported after each chunk).
+COPY_CONTENT_CHUNK = env_int("COPY_CONTENT_CHUNK", 100)
 
 TENANT_LIST_PAGE_SIZE = 50
 

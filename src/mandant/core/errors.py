@@ -26,6 +26,12 @@ CONFLICT_CODES = frozenset(
         "last_administrator",
         "user_deactivated",
         "nothing_to_resend",
+        # billing: the product is active already / included in the edition / not active /
+        # has no price (an operator's omission, not bad input).
+        "already_active",
+        "included_in_edition",
+        "not_active",
+        "no_price",
     }
 )
 

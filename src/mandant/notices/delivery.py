@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.mime.image import MIMEImage
+from email.mime.multipart import MIMEMultipart
 from email.utils import formatdate, make_msgid
 from enum import Enum
 from typing import Any
@@ -85,7 +86,36 @@ def build_email(
         image.add_header("Content-Disposition", "inline", filename="logo.png")
         email.mixed_subtype = "related"  # type: ignore[attr-defined]
         email.attach(image)
+    if message.attachment_name and message.attachment_data is not None:
+        if logo:
+            # multipart/mixed around the related part (text, HTML, logo) and the file.
+            return _with_attachment(email, message)
+        email.attach(
+            message.attachment_name, bytes(message.attachment_data), message.attachment_type
+        )
     return email
+
+
+def _with_attachment(
+    email: EmailMultiAlternatives, message: OutboundMessage
+) -> EmailMultiAlternatives:
+    """An inline logo makes the message multipart/related; a file belongs beside it, in an
+    outer multipart/mixed: mixed[related[alternative[text, HTML], logo], file]."""
+    related = MIMEMultipart("related")
+    for part in email.message().get_payload():
+        related.attach(part)
+    outer = EmailMultiAlternatives(
+        subject=email.subject,
+        body="",  # no text part of its own: the related part carries the bodies
+        from_email=email.from_email,
+        to=email.to,
+        headers=email.extra_headers,
+    )
+    outer.attach(related)
+    outer.attach(
+        message.attachment_name, bytes(message.attachment_data or b""), message.attachment_type
+    )
+    return outer
 
 
 def logos_for(messages: Sequence[OutboundMessage]) -> dict[int, bytes]:
@@ -181,6 +211,8 @@ class WireBuilder:
             message.html_body,
             message.logo_cid,
             message.tenant_id if message.logo_cid else None,
+            # A message with a file of its own shares its bytes with no other.
+            message.pk if message.attachment_name else None,
         )
         shared = self.shared.get(key)
         if shared is None:

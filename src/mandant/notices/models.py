@@ -62,6 +62,11 @@ class OutboundMessage(models.Model):
     notice = models.ForeignKey(
         "notices.Notice", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
+    # One attached file (e.g. the conditions PDF of an activated upgrade). Database defaults,
+    # so that the raw INSERT of a notice's fan-out, which does not name them, still works.
+    attachment_name = models.CharField(max_length=200, blank=True, db_default="")
+    attachment_type = models.CharField(max_length=100, blank=True, db_default="")
+    attachment_data = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -34,6 +34,13 @@ BODY_MAX = 10_000
 
 
 @dataclass(frozen=True)
+class MailAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class MailContent:
     subject: str
     text: str
@@ -83,11 +90,13 @@ def mail_queue(
     to_user: User | None = None,
     language: str | None = None,
     tenant: Tenant | None = None,
+    attachment: MailAttachment | None = None,
 ) -> OutboundMessage:
     """Record a mail in the recipient's language and send it after the transaction commits.
 
     The mail is multipart (text + HTML, both from ``mail/<template>.*``). With a ``tenant``
-    it carries the tenant's logo (inline, ``cid:``) or, without a logo, its name.
+    it carries the tenant's logo (inline, ``cid:``) or, without a logo, its name. An
+    ``attachment`` is stored with the message and attached when it is sent.
     """
     if to_user is not None:
         to_email = to_email or to_user.email
@@ -111,6 +120,9 @@ def mail_queue(
         text_body=content.text,
         html_body=content.html,
         logo_cid=logo_cid,
+        attachment_name=attachment.filename if attachment else "",
+        attachment_type=attachment.content_type if attachment else "",
+        attachment_data=attachment.data if attachment else None,
     )
     transaction.on_commit(lambda: delivery.schedule_delivery([message.pk]))
     return message

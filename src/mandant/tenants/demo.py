@@ -99,6 +99,7 @@ def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
     )
     if not customer_admin.memberships.filter(tenant=customer).exists():
         membership_set(actor=op, tenant=customer, user=customer_admin, role=Role.ADMINISTRATOR)
+    _demo_content(partner_actor, partner_tenant)
     key = ApiKey.objects.filter(tenant=partner_tenant, name="Demo").first()
     if key is None:
         _key, raw = apikey_create(
@@ -125,3 +126,47 @@ def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
 
 def demo_as_dict(logins: DemoLogins) -> dict[str, object]:
     return asdict(logins)
+
+
+DEMO_TEMPLATE = "Demo Agentur Newsletter"
+
+
+def _demo_content(actor: Actor, partner_tenant: Tenant) -> None:
+    """The partner's own newsletter template, copied into its customers (Copy Content), so
+    the customers' libraries show an inherited item with its origin."""
+    from django_scopes import scope
+
+    from mandant.content import copying
+    from mandant.content.models import ContentItem
+    from mandant.content.services import item_create
+
+    with scope(tenant=partner_tenant.pk):
+        if ContentItem.objects.filter(tenant=partner_tenant, name=DEMO_TEMPLATE).exists():
+            return
+    template = item_create(
+        actor=actor,
+        tenant=partner_tenant,
+        kind="template",
+        name=DEMO_TEMPLATE,
+        subject="Neuigkeiten von {{ tenant.name }}",
+        html=(
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
+            '<tr><td style="padding:24px;font-family:Arial,sans-serif;background:#1d3557;'
+            'color:#ffffff;font-size:22px">Demo Agentur · Newsletter</td></tr>'
+            '<tr><td style="padding:24px;font-family:Arial,sans-serif;font-size:16px">'
+            "Hallo {{ contact.first_name }},</td></tr>"
+            "<tr><td>{{ content }}</td></tr>"
+            '<tr><td style="padding:24px;font-family:Arial,sans-serif;font-size:12px;'
+            'color:#666666">{{ sender.postal_address }} · '
+            '<a href="{{ unsubscribe_url }}">Abmelden</a></td></tr></table>'
+        ),
+        text=(
+            "Hallo {{ contact.first_name }},\n\n{{ content }}\n\n"
+            "{{ sender.postal_address }}\nAbmelden: {{ unsubscribe_url }}"
+        ),
+        language="de",
+    )
+    job = copying.copy_content_start(
+        actor=actor, source=partner_tenant, item_ids=[template.pk], all_descendants=True
+    )
+    copying.copy_job_run(job_id=job.pk)

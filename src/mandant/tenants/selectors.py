@@ -13,6 +13,7 @@ from mandant.accounts.models import Membership
 from mandant.accounts.roles import Action, Role, role_allows
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
+from mandant.core.paging import PageInfo, clamp_page
 from mandant.tenants.models import Tenant, TenantStatus, TenantType
 from mandant.tenants.names import tenant_name_key
 
@@ -90,10 +91,18 @@ def actor_may(actor: Actor, tenant: Tenant, action: Action) -> bool:
 
 
 def tenant_management_active_for(actor: Actor, grant: RoleGrant) -> bool:
-    """The tenant-management product must be active on the tenant the actor's role comes from."""
+    """The tenant-management product must be active on the tenant the actor's role comes from.
+
+    Asked through the feature registry: the denormalised flag answers "no" without a query;
+    when it is set, an activation whose end has passed counts as over (one memoised query).
+    """
     if grant.role == Role.OPERATOR:
         return True
-    return grant.source is not None and grant.source.tenant_management_active
+    if grant.source is None:
+        return False
+    from mandant.billing.features import TENANT_MANAGEMENT, feature_enabled
+
+    return feature_enabled(grant.source, TENANT_MANAGEMENT)
 
 
 def actor_home_tenants(actor: Actor) -> list[tuple[Tenant, int]]:
@@ -107,23 +116,11 @@ def actor_home_tenants(actor: Actor) -> list[tuple[Tenant, int]]:
 
 
 @dataclass
-class TenantPage:
+class TenantPage(PageInfo):
     tenants: Sequence[Tenant]
     total: int
     page: int
     page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
 
 
 def tenant_filter(
@@ -159,7 +156,7 @@ def tenant_list(
 ) -> TenantPage:
     qs = tenant_filter(root=root, **filters)  # type: ignore[arg-type]
     total = qs.count()
-    page = max(1, min(page, max(1, -(-total // page_size))))
+    page = clamp_page(page, total, page_size)
     offset = (page - 1) * page_size
     # The page shows only the master's name: one joined column (``parent_name``) instead of a
     # second model instance per row, which was a third of this selector's time.

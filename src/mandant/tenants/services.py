@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from mandant.accounts.roles import Action, Role, grant_allows, role_allows
 from mandant.audit.services import audit_record
+from mandant.content.standard import standard_content_provision
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.tenants.logo import ProcessedLogo, process_logo, read_bounded
@@ -230,6 +231,8 @@ def tenant_create(
             if processed_logo is not None:
                 _apply_logo(tenant, processed_logo)
             tenant.save(force_insert=True)
+            if tenant.type == TenantType.STANDARD:
+                standard_content_provision(tenants=[tenant], user=actor.user)
             Tenant.objects.filter(pk=locked_master.pk).update(child_count=F("child_count") + 1)
             _audit_create(actor, grant, tenant, logo=processed_logo is not None)
     except IntegrityError as exc:
@@ -404,6 +407,10 @@ def _create_many_locked(
     else:
         for tenant in tenants:
             tenant.save(force_insert=True)
+    standard_content_provision(
+        tenants=[tenant for tenant in tenants if tenant.type == TenantType.STANDARD],
+        user=actor.user,
+    )
     Tenant.objects.filter(pk=locked_master.pk).update(child_count=F("child_count") + len(tenants))
     for index, tenant in created:
         _audit_create(actor, grant, tenant, logo=False)
@@ -540,20 +547,18 @@ def tenant_mark_configured(*, actor: Actor, tenant: Tenant) -> Tenant:
 
 
 def tenant_set_management_active(*, actor: Actor, tenant: Tenant, active: bool) -> Tenant:
-    """Operators switch the tenant-management product on or off for a tenant."""
+    """Operators switch the tenant-management product on or off for a tenant: an activation
+    added (or ended at once) by service staff, without online conditions. The billing
+    services keep ``Tenant.tenant_management_active`` in step."""
     if not actor.is_operator:
         raise PermissionDenied(_("Only service staff can change products of a tenant."))
-    with transaction.atomic():
-        Tenant.objects.filter(pk=tenant.pk).update(tenant_management_active=active)
-        tenant.tenant_management_active = active
-        audit_record(
-            actor=actor,
-            action="tenant.management_active",
-            tenant=tenant,
-            grant=RoleGrant(role=Role.OPERATOR, source=None),
-            obj=tenant,
-            changes={"active": active},
-        )
+    from mandant.billing.features import TENANT_MANAGEMENT
+    from mandant.billing.services import product_grant, product_remove
+
+    if active:
+        product_grant(actor=actor, tenant=tenant, product_key=TENANT_MANAGEMENT)
+    else:
+        product_remove(actor=actor, tenant=tenant, product_key=TENANT_MANAGEMENT)
     return tenant
 
 

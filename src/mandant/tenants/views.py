@@ -125,9 +125,13 @@ def setup(request: TenantRequest) -> HttpResponse:
     return redirect("tenants:setup_users", request.tenant.slug)
 
 
-@tenant_view()
+@tenant_view(Action.UPGRADE_VIEW)
 def setup_upgrades(request: TenantRequest) -> HttpResponse:
-    return redirect("tenants:tenant_management", request.tenant.slug)
+    """Setup → Upgrades: products, prices, what is active (billing); Tenant management is a
+    tab of it."""
+    from mandant.billing.views import upgrades_page
+
+    return upgrades_page(request)
 
 
 def _kept_logo(token: str) -> services.LogoUpload | None:

@@ -1,0 +1,50 @@
+"""Background jobs (Copy Content): progress and per-target results, under ``/api/v1/jobs/``."""
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from django_scopes import scope
+from ninja import Router, Schema
+
+from mandant.api.auth import actor_of
+from mandant.api.tenants import DetailOut
+from mandant.jobs.selectors import job_as_dict, job_get_for_actor
+
+router = Router(tags=["jobs"])
+
+
+class JobResultOut(Schema):
+    tenant_id: int
+    tenant_name: str
+    # e.g. "done", "skipped", "failed" (with ``reason``)
+    outcome: str
+    reason: str
+    counts: dict[str, Any]
+    details: list[Any]
+
+
+class JobOut(Schema):
+    id: int
+    kind: str
+    status: str
+    done: int
+    total: int
+    percent: int
+    results: list[JobResultOut]
+    summary: dict[str, Any]
+    error: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@router.get(
+    "/{job_id}",
+    response={200: JobOut, 404: DetailOut},
+    summary="A job's progress and, per target tenant, its outcome",
+)
+def get_job(request: HttpRequest, job_id: int) -> JobOut:
+    # Looked up unscoped, then checked: the job is a 404 unless the key may view its tenant.
+    job = job_get_for_actor(actor_of(request), pk=job_id)
+    with scope(tenant=job.tenant_id):
+        return JobOut(**job_as_dict(job))

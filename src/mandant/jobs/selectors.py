@@ -1,0 +1,91 @@
+"""Reads about background jobs, always on behalf of an actor."""
+
+from typing import Any
+
+from django_scopes import scope, scopes_disabled
+
+from mandant.accounts.roles import Action, role_allows
+from mandant.core.actor import Actor
+from mandant.core.errors import NotFound
+from mandant.jobs.models import Job, JobKind, JobResult
+from mandant.tenants.models import Tenant
+from mandant.tenants.selectors import effective_grant
+
+# The action a user needs in the job's tenant to watch a job of each kind.
+VIEW_ACTION = {JobKind.COPY_CONTENT: Action.CONTENT_VIEW}
+
+
+def job_get_for_actor(actor: Actor, *, pk: int, tenant: Tenant | None = None) -> Job:
+    """The job, when the actor may see its tenant (and, if given, it belongs to ``tenant``)."""
+    # The tenant is not known before the job is read: read it unscoped, then check access.
+    with scope(tenant=tenant.pk) if tenant is not None else scopes_disabled():
+        job = Job.objects.select_related("tenant").filter(pk=pk).first()
+    if job is None or (tenant is not None and job.tenant_id != tenant.pk):
+        raise NotFound
+    grant = effective_grant(actor, job.tenant)
+    if grant is None or not role_allows(grant.role, VIEW_ACTION[JobKind(job.kind)]):
+        raise NotFound
+    return job
+
+
+def job_list(*, tenant: Tenant, limit: int = 50) -> list[Job]:
+    """The tenant's most recent jobs, newest first (the page that lists them)."""
+    with scope(tenant=tenant.pk):
+        return list(
+            Job.objects.filter(tenant=tenant)
+            .select_related("created_by")
+            .order_by("-created_at", "-pk")[:limit]
+        )
+
+
+def job_results(*, job: Job) -> list[JobResult]:
+    return list(
+        JobResult.objects.filter(job=job)
+        .select_related("target")
+        .only(
+            "id",
+            "outcome",
+            "reason",
+            "counts",
+            "details",
+            "target__id",
+            "target__name",
+            "target__slug",
+            "target__path",
+        )
+        .order_by("target__path")
+    )
+
+
+def job_as_dict(job: Job, *, with_results: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "done": job.done,
+        "total": job.total,
+        "percent": job.percent,
+        "summary": job.summary,
+        "error": job.error,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    if with_results:
+        data["results"] = [
+            {
+                "tenant_id": result.target_id,
+                "tenant_name": result.target.name,
+                "outcome": result.outcome,
+                "reason": result.reason,
+                "counts": result.counts,
+                "details": result.details,
+            }
+            for result in job_results(job=job)
+        ]
+    return data
+
+
+def job_exists(*, pk: int) -> bool:
+    """For operators' commands (no actor): whether the job exists, in any tenant."""
+    with scopes_disabled():
+        return Job.objects.filter(pk=pk).exists()
