@@ -14,13 +14,6 @@ from mandant.billing.services import ActivationOutcome, product_activate
 from mandant.core.actor import Actor
 from mandant.tenants.models import Tenant
 
-IMMEDIATE_TASKS = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
-
 
 def version_of(key: str) -> int:
     product = product_by_key(key)

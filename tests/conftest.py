@@ -9,14 +9,17 @@ Mandant Platform (root)
 olga is an operator (staff).
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from tests.smtp_sink import SmtpServer, smtp_server
 
 from mandant.accounts.models import User
 from mandant.accounts.roles import Role
 from mandant.accounts.services import apikey_create, membership_set, user_create
+from mandant.config.env import email_settings
 from mandant.core.actor import Actor
 from mandant.tenants.models import Tenant
 from mandant.tenants.services import root_tenant, tenant_create, tenant_set_management_active
@@ -111,3 +114,14 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
         carl=carl,
         eve=eve,
     )
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback; the settings are what EMAIL_URL=smtp://127.0.0.1:<port>
+    gives."""
+    with smtp_server() as server:
+        for key, value in email_settings(server.url).items():
+            setattr(settings, key, value)
+        settings.EMAIL_TIMEOUT = 5
+        yield server

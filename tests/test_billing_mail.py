@@ -5,7 +5,6 @@ background task), "paid upgrade activated" to the administrators of the tenant a
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 from django.core import mail
@@ -14,17 +13,16 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django_tasks_db.models import DBTaskResult
 from PIL import Image
+from tests.worker import IMMEDIATE_TASKS
 
-from billing_support import ADMIN, IMMEDIATE_TASKS, activate, member, verify
+from billing_support import ADMIN, activate, member, verify
 from mandant.billing.emails import CONDITIONS_KIND, UPGRADE_NOTICE_KIND, conditions_mail_send
 from mandant.billing.models import Product
 from mandant.billing.selectors import upgrade_notice_recipients
-from mandant.config.env import email_settings
 from mandant.core.actor import Actor
 from mandant.notices.models import MessageStatus, OutboundMessage, OutboxMessage
 from mandant.tenants.services import LogoUpload, tenant_set_logo
 from pdf_text import pdf_text
-from smtp_sink import SmtpServer, smtp_server
 
 NOTICE_SUBJECT = "Paid upgrade activated: %(product)s in %(tenant)s"
 
@@ -200,15 +198,6 @@ def test_outbox_transport_keeps_logo_and_pdf_in_a_mixed_message(
     # The operator's outbox page shows it.
     page = world.client_for(world.olga).get(f"/operator/outbox/{message.pk}/")
     assert page.status_code == 200
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
-    with smtp_server() as server:
-        for key, value in email_settings(server.url).items():
-            setattr(settings, key, value)
-        settings.EMAIL_TIMEOUT = 5
-        yield server
 
 
 def test_both_mails_through_a_real_smtp_server(

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 from django_scopes import scope, scopes_disabled
+from tests.worker import IMMEDIATE_TASKS
 
 import logo_corpus as corpus
 from conftest import PASSWORD
@@ -26,12 +27,6 @@ from mandant.core.actor import Actor
 from mandant.jobs.models import Job, JobResult, JobStatus
 from mandant.tenants.models import Tenant
 
-IMMEDIATE_TASKS = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
 K1 = "/t/kunde-eins/content/"
 ALPHA = "/t/agentur-alpha/content/"
 

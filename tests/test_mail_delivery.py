@@ -11,7 +11,6 @@ import copy
 import io
 import re
 import smtplib
-from collections.abc import Iterator
 from datetime import timedelta
 from html import escape
 from pathlib import Path
@@ -21,6 +20,8 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from PIL import Image
+from tests.worker import DATABASE_TASKS as DATABASE
+from tests.worker import IMMEDIATE_TASKS as IMMEDIATE
 
 from mandant.accounts.models import User
 from mandant.audit.models import AuditEntry
@@ -32,15 +33,7 @@ from mandant.notices.models import MessageStatus, OutboundMessage, OutboxMessage
 from mandant.notices.selectors import mail_parts, undeliverable_addresses
 from mandant.notices.services import mail_queue
 from mandant.tenants.services import LogoUpload, tenant_set_logo
-from smtp_sink import SmtpServer, free_port, smtp_server
-
-IMMEDIATE = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
-DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+from smtp_sink import free_port
 
 SUBJECT = '{% load i18n %}{% translate "Password" %} & {{ tenant.name }}'
 TEXT = (
@@ -71,16 +64,6 @@ def mail_templates(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped
     templates[0]["DIRS"] = [tmp_path, *templates[0]["DIRS"]]
     settings.TEMPLATES = templates
     return tmp_path
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
-    """A real SMTP server; the settings are what EMAIL_URL=smtp://127.0.0.1:<port> gives."""
-    with smtp_server() as server:
-        for key, value in email_settings(server.url).items():
-            setattr(settings, key, value)
-        settings.EMAIL_TIMEOUT = 5
-        yield server
 
 
 @pytest.fixture

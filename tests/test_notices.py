@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,37 +9,21 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
+from tests.worker import DATABASE_TASKS as DATABASE
+from tests.worker import IMMEDIATE_TASKS as IMMEDIATE
 from tests.worker import run_worker_once
 
 from mandant.accounts.models import Membership, User
 from mandant.accounts.roles import Role
 from mandant.accounts.services import apikey_create, membership_set, user_create
 from mandant.audit.models import AuditEntry
-from mandant.config.env import email_settings
 from mandant.core.actor import Actor
 from mandant.core.errors import PermissionDenied
 from mandant.notices.models import MessageStatus, Notice, OutboundMessage
 from mandant.notices.selectors import active_notices, notice_list, notice_recipients
 from mandant.notices.services import notice_create
-from smtp_sink import SmtpServer, smtp_server
 
-IMMEDIATE = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
-DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 PASSWORD = "x-Very-long-passw0rd!"
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
-    with smtp_server() as server:
-        for key, value in email_settings(server.url).items():
-            setattr(settings, key, value)
-        settings.EMAIL_TIMEOUT = 5
-        yield server
 
 
 @dataclass

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from django.test import Client
+from tests.worker import IMMEDIATE_TASKS  # noqa: F401 (used through this module)
 
 from mandant.accounts.models import Membership, User
 from mandant.accounts.roles import Role
@@ -12,12 +13,6 @@ from mandant.accounts.services import membership_set, user_create
 from mandant.core.actor import Actor
 from mandant.notices.models import MessageStatus, OutboundMessage
 
-IMMEDIATE_TASKS = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
 # Strong enough for the policy, unrelated to every name in the test world.
 STRONG = "Lantern orbit pickle 42 tundra"
 STRONG_2 = "Velvet cactus harbour 17 glacier"

@@ -4,6 +4,15 @@ import signal
 
 from django.core.management import call_command
 
+# settings.TASKS for a test: run each task when it is enqueued, or keep it in the database.
+IMMEDIATE_TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": ["default"],
+    }
+}
+DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
 
 def run_worker_once() -> None:
     """``db_worker --batch``; the worker installs signal handlers, which are put back after."""

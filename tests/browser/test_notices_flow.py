@@ -11,17 +11,11 @@ from django.utils import timezone
 from playwright.sync_api import expect
 from tests.browser.test_seed_flow import log_in
 from tests.conftest import PASSWORD
+from tests.worker import IMMEDIATE_TASKS as IMMEDIATE
 
 from mandant.notices.models import MessageStatus, Notice, OutboundMessage
 
 pytestmark = pytest.mark.browser
-
-IMMEDIATE = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
 
 
 def test_an_outage_notice_from_the_form_to_the_banner(

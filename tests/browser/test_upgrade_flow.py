@@ -8,18 +8,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 from tests.browser.test_seed_flow import log_in
 from tests.conftest import PASSWORD
+from tests.worker import IMMEDIATE_TASKS as IMMEDIATE
 
 from mandant.billing.services import ensure_price_list
 from mandant.notices.models import MessageStatus, OutboundMessage
 
 pytestmark = pytest.mark.browser
-
-IMMEDIATE = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default"],
-    }
-}
 
 
 def test_carl_activates_copy_content_after_accepting_the_conditions(
