@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python bench/tenants_bench.py
 	$(BIN)/python bench/notices_bench.py
 	$(BIN)/python bench/content_bench.py
+	$(BIN)/python bench/invoices_bench.py
 
 clean:
 	rm -rf $(VENV) var

@@ -29,6 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, path, resolve
 from django_scopes import scope, scopes_disabled
 from PIL import Image
 
+from invoice_support import account_for, make_invoice
 from mandant.accounts.models import ApiKey, Invitation, Membership, User
 from mandant.accounts.roles import Role
 from mandant.accounts.services import apikey_create, membership_set, user_create
@@ -36,6 +37,7 @@ from mandant.content.assets import AssetUpload
 from mandant.content.models import ContentItem, Folder
 from mandant.content.services import folder_create, item_create, item_update
 from mandant.core.actor import Actor
+from mandant.invoicing.models import Invoice
 from mandant.jobs.models import Job, JobKind
 from mandant.notices.models import OutboundMessage
 from mandant.tenants.models import Tenant
@@ -153,6 +155,8 @@ class Stage:
     # …and another one the control deletes and restores through the second probe of each.
     spare_items: dict[int, ContentItem] = field(default_factory=dict)
     folders: dict[int, Folder] = field(default_factory=dict)
+    # tenant pk -> an invoice of the tenant's own billing account (Setup → Billing, API).
+    invoices: dict[int, Invoice] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -224,6 +228,10 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
         web_items=web_items,
         spare_items=spare_items,
         folders=folders,
+        invoices={
+            tenant.pk: make_invoice(account_for(tenant))
+            for tenant in (world.alpha, world.kunde1, world.filiale, world.kunde2)
+        },
     )
 
 
@@ -246,6 +254,7 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
     rename = {"action": "rename", "name": "Umbenannt"}
     content = f"/api/v1/tenants/{target.pk}/content"
     user_url = f"/t/{t}/setup/users/{m}/"
+    number = stage.invoices[target.pk].number  # an invoice of the target's own account
     return {
         # /t/<slug>/…
         "tenants:home": [Probe("tenants:home", f"/t/{t}/")],
@@ -703,6 +712,42 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
                 control="olga",
                 control_statuses=(202, 409),  # 409: not active there
             ),
+        ],
+        # Setup → Billing and the invoice PDFs (Administrators; the control is an operator).
+        # The PDF also with the outsider's own tenant in the path and the target's number
+        # (GET only: the route answers nothing else, 405 before any lookup).
+        "invoicing:billing": [
+            Probe("invoicing:billing", f"/t/{t}/setup/billing/", control="olga"),
+        ],
+        "invoicing:invoice_pdf": [
+            Probe("invoicing:invoice_pdf", f"/t/{t}/setup/billing/{number}.pdf", control="olga"),
+            Probe(
+                "invoicing:invoice_pdf",
+                f"/t/{h}/setup/billing/{number}.pdf",
+                control_url=f"/t/{t}/setup/billing/{number}.pdf",
+                control="olga",
+                methods=("get",),
+            ),
+        ],
+        # The operators' invoice list and run (a bad month: the control runs nothing).
+        "invoicing_operator:invoices": [
+            Probe(
+                "invoicing_operator:invoices",
+                "/operator/invoices/",
+                control="olga",
+                form={"month": "not-a-month"},
+            ),
+        ],
+        "api:list_invoices": [
+            Probe(
+                "api:list_invoices",
+                f"/api/v1/invoices?tenant={target.pk}",
+                kind="api",
+                control="olga",
+            ),
+        ],
+        "api:invoice_pdf": [
+            Probe("api:invoice_pdf", f"/api/v1/invoices/{number}.pdf", kind="api", control="olga"),
         ],
     }
 

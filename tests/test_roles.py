@@ -41,6 +41,8 @@ MATRIX = {
     Action.CONTENT_VIEW:            (True,  True,  True,  True,  True,  False),
     Action.CONTENT_EDIT:            (True,  True,  True,  True,  False, False),
     Action.CONTENT_COPY:            (True,  True,  True,  False, False, False),
+    Action.INVOICE_VIEW:            (True,  True,  False, False, False, False),
+    Action.INVOICE_RUN:             (True,  False, False, False, False, False),
     Action.TENANT_MARK_CONFIGURED:  (True,  False, False, False, False, False),
     Action.UPGRADE_VIEW:            (True,  True,  True,  True,  True,  False),
     Action.UPGRADE_ACTIVATE:        (True,  True,  False, False, False, False),

@@ -37,6 +37,8 @@ class Action(Enum):
     CONTENT_VIEW = "content.view"
     CONTENT_EDIT = "content.edit"
     CONTENT_COPY = "content.copy"
+    INVOICE_VIEW = "invoice.view"
+    INVOICE_RUN = "invoice.run"
     UPGRADE_VIEW = "upgrade.view"
     UPGRADE_ACTIVATE = "upgrade.activate"
     UPGRADE_HISTORY = "upgrade.history"
@@ -60,6 +62,10 @@ PERMISSIONS: dict[Action, Role] = {
     Action.CONTENT_EDIT: Role.EDITOR,
     # Copy Content into the sub-tenants below: the people who manage those sub-tenants.
     Action.CONTENT_COPY: Role.CUSTOMER_SERVICE,
+    # Invoices of the billing account of the tenant (Setup → Billing): its Administrators.
+    Action.INVOICE_VIEW: Role.ADMINISTRATOR,
+    # The monthly run, cancellations and credit notes: service staff.
+    Action.INVOICE_RUN: Role.OPERATOR,
     # Setup → Upgrades: what is active, what can be activated, the prices.
     Action.UPGRADE_VIEW: Role.VIEWER,
     # Activate/deactivate a paid product. The default; each product names its own role

@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from mandant.api.auth import ApiKeyAuth
 from mandant.api.billing import router as billing_router
 from mandant.api.content import router as content_router
+from mandant.api.invoices import router as invoices_router
 from mandant.api.jobs import router as jobs_router
 from mandant.api.tenants import router as tenants_router
 from mandant.api.users import router as users_router
@@ -34,6 +35,8 @@ api.add_router("/tenants", content_router)
 api.add_router("/jobs", jobs_router)
 # The price list and a tenant's upgrades: /products, /tenants/{id}/upgrades.
 api.add_router("", billing_router)
+# Invoices of the billing accounts in the key's subtree, and their PDFs.
+api.add_router("/invoices", invoices_router)
 
 PARAM_LOCATIONS = frozenset({"query", "path", "file", "form", "body", "header", "cookie"})
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "mandant.jobs",
     "mandant.content",
     "mandant.billing",
+    "mandant.invoicing",
     "mandant.api",
 ]
 
@@ -224,3 +225,29 @@ SITE_URL = (env_str("SITE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 # Shared secret of the inbound bounce endpoint POST /inbound/bounces/ (Authorization: Bearer
 # <secret>); the bounce mailbox's MTA posts each DSN there. Unset: the endpoint is a 404.
 BOUNCE_WEBHOOK_SECRET = env_str("BOUNCE_WEBHOOK_SECRET")
+
+# Invoices (mandant.invoicing): the supplier named on every invoice (§ 14 (4) UStG) and the
+# payment term. The address is one string, lines separated by "\n" (written as such). The
+# demo values below apply in development only; production must name the real supplier.
+_demo = not PRODUCTION
+INVOICE_SUPPLIER_NAME = env_str("INVOICE_SUPPLIER_NAME", "Mandant GmbH" if _demo else "") or ""
+INVOICE_SUPPLIER_ADDRESS = (
+    env_str("INVOICE_SUPPLIER_ADDRESS", "Friedrichstraße 123\\n10117 Berlin" if _demo else "") or ""
+)
+INVOICE_SUPPLIER_COUNTRY = (env_str("INVOICE_SUPPLIER_COUNTRY", "DE") or "DE").upper()
+INVOICE_SUPPLIER_VAT_ID = env_str("INVOICE_SUPPLIER_VAT_ID", "DE123456789" if _demo else "") or ""
+INVOICE_SUPPLIER_TAX_NUMBER = env_str("INVOICE_SUPPLIER_TAX_NUMBER", "") or ""
+INVOICE_SUPPLIER_EMAIL = env_str("INVOICE_SUPPLIER_EMAIL", "billing@mandant.example") or ""
+INVOICE_SUPPLIER_IBAN = env_str("INVOICE_SUPPLIER_IBAN", "DE89370400440532013000" if _demo else "")
+INVOICE_SUPPLIER_IBAN = INVOICE_SUPPLIER_IBAN or ""
+INVOICE_SUPPLIER_BIC = env_str("INVOICE_SUPPLIER_BIC", "COBADEFFXXX" if _demo else "") or ""
+INVOICE_PAYMENT_DAYS = env_int("INVOICE_PAYMENT_DAYS", 14)
+if PRODUCTION and not (
+    INVOICE_SUPPLIER_NAME
+    and INVOICE_SUPPLIER_ADDRESS
+    and (INVOICE_SUPPLIER_VAT_ID or INVOICE_SUPPLIER_TAX_NUMBER)
+):
+    raise ImproperlyConfigured(
+        "INVOICE_SUPPLIER_NAME, INVOICE_SUPPLIER_ADDRESS and INVOICE_SUPPLIER_VAT_ID or "
+        "INVOICE_SUPPLIER_TAX_NUMBER must be set when MANDANT_ENV=production (§ 14 (4) UStG)"
+    )

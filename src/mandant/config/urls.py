@@ -16,8 +16,10 @@ urlpatterns = [
     path("t/<slug:slug>/", include("mandant.tenants.urls")),
     path("t/<slug:slug>/content/", include("mandant.content.urls")),
     path("t/<slug:slug>/setup/upgrades/", include("mandant.billing.urls")),
+    path("t/<slug:slug>/setup/billing/", include("mandant.invoicing.urls")),
     path("operator/", include("mandant.tenants.operator_urls")),
     path("operator/billing/", include("mandant.billing.operator_urls")),
+    path("operator/invoices/", include("mandant.invoicing.operator_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     # Delivery status notifications from the bounce mailbox's MTA (BOUNCE_WEBHOOK_SECRET).
