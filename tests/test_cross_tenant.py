@@ -33,6 +33,9 @@ from invoice_support import account_for, make_invoice
 from mandant.accounts.models import ApiKey, Invitation, Membership, User
 from mandant.accounts.roles import Role
 from mandant.accounts.services import apikey_create, membership_set, user_create
+from mandant.contacts.importing import upload_create
+from mandant.contacts.models import Contact, ContactList, ImportFile, Segment
+from mandant.contacts.services import contact_create, list_create, segment_create
 from mandant.content.assets import AssetUpload
 from mandant.content.models import ContentItem, Folder
 from mandant.content.services import folder_create, item_create, item_update
@@ -40,6 +43,7 @@ from mandant.core.actor import Actor
 from mandant.invoicing.models import Invoice
 from mandant.jobs.models import Job, JobKind
 from mandant.notices.models import OutboundMessage
+from mandant.sending.models import SenderIdentity, SendingDomain
 from mandant.tenants.models import Tenant
 from mandant.tenants.services import LogoUpload, tenant_set_logo
 
@@ -75,6 +79,8 @@ GLOBAL_ROUTES = {
     "inbound_bounces": "authenticated by the bounce secret, not tenant-scoped",
     "api:list_products": "the public price list (products and prices), the same for every "
     "key; no tenant data",
+    "unsubscribe": "one-click unsubscribe (RFC 8058): acts only on the contact its signed token "
+    "names; a tampered token is a 404 (test_unsubscribe.py::test_a_tampered_token_is_404)",
 }
 # Whole namespaces that are not tenant-bound, with the reason.
 GLOBAL_NAMESPACES = {
@@ -157,6 +163,9 @@ class Stage:
     folders: dict[int, Folder] = field(default_factory=dict)
     # tenant pk -> an invoice of the tenant's own billing account (Setup → Billing, API).
     invoices: dict[int, Invoice] = field(default_factory=dict)
+    # tenant pk -> a sending domain, and three sender identities on it (edited, two deleted).
+    sending_domains: dict[int, SendingDomain] = field(default_factory=dict)
+    identities: dict[int, list[SenderIdentity]] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -232,7 +241,68 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
             tenant.pk: make_invoice(account_for(tenant))
             for tenant in (world.alpha, world.kunde1, world.filiale, world.kunde2)
         },
+        **_sending_stage(world),
     )
+
+
+def _sending_stage(world) -> dict[str, dict]:  # type: ignore[no-untyped-def,type-arg]
+    """A sending domain (placeholder key: the probes never sign) and identities per tenant."""
+    domains, identities = {}, {}
+    for tenant in (world.alpha, world.kunde1, world.filiale, world.kunde2):
+        with scope(tenant=tenant.pk):
+            domain = SendingDomain.objects.create(
+                tenant=tenant,
+                domain=f"{tenant.slug}.example",
+                dkim_selector="probe",
+                dkim_private_key_pem="-",
+                dkim_public_key="AAAA",
+            )
+            domains[tenant.pk] = domain
+            identities[tenant.pk] = [
+                SenderIdentity.objects.create(
+                    tenant=tenant, domain=domain, from_address=f"{box}@{domain.domain}", alias="P"
+                )
+                for box in ("news", "spare1", "spare2")
+            ]
+    return {"sending_domains": domains, "identities": identities}
+
+
+@pytest.fixture(autouse=True)
+def _no_public_dns(settings):  # type: ignore[no-untyped-def]
+    # The controls press "Check DNS now": ask a closed loopback port, not the internet.
+    settings.SENDING_DNS_NAMESERVERS = ["127.0.0.1:9"]
+    settings.SENDING_DNS_TIMEOUT = 0.2
+
+
+def contacts_stage(target: Tenant, user: User) -> dict[str, int]:
+    """A contact, list, two segments, a kept CSV upload and an import job of ``target``
+    (made once, on demand)."""
+    with scope(tenant=target.pk):
+        contact = Contact.objects.filter(tenant=target, email="probe@contacts.example").first()
+        if contact is None:
+            contact = contact_create(actor=None, tenant=target, email="probe@contacts.example")
+        contact_list = ContactList.objects.filter(tenant=target).first() or list_create(
+            actor=None, tenant=target, name="Probe"
+        )
+        segments = {}
+        for name in ("seg1", "seg2"):  # the control deletes one through each delete probe
+            segments[name] = Segment.objects.filter(tenant=target, name=name).first() or (
+                segment_create(actor=None, tenant=target, name=name, rules={"conditions": []})
+            )
+        upload = ImportFile.objects.filter(tenant=target).first() or upload_create(
+            tenant=target, name="probe.csv", data=b"email\nprobe@contacts.example\n"
+        )
+        job = Job.objects.filter(tenant=target, kind=JobKind.CONTACT_IMPORT).first()
+        if job is None:
+            job = Job.objects.create(tenant=target, kind=JobKind.CONTACT_IMPORT, created_by=user)
+    return {
+        "contact": contact.pk,
+        "list": contact_list.pk,
+        "seg1": segments["seg1"].pk,
+        "seg2": segments["seg2"].pk,
+        "upload": upload.pk,
+        "job": job.pk,
+    }
 
 
 def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]:
@@ -749,6 +819,199 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
         "api:invoice_pdf": [
             Probe("api:invoice_pdf", f"/api/v1/invoices/{number}.pdf", kind="api", control="olga"),
         ],
+        **sending_probes(stage, target, home),
+        **contacts_probes(stage, target, home),
+    }
+
+
+def sending_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]:
+    """Setup → Sending and its API. The controls are operators (Administrator actions); forms
+    the controls submit are empty (422) unless the probe is about the object itself. Each
+    action on an id also with the outsider's own tenant in the path (POST only, as above)."""
+    t, h = target.slug, home.slug
+    base, own = f"/t/{t}/setup/sending/", f"/t/{h}/setup/sending/"
+    d = stage.sending_domains[target.pk].pk
+    main, spare1, spare2 = (identity.pk for identity in stage.identities[target.pk])
+    api = f"/api/v1/tenants/{target.pk}"
+
+    def on_id(key: str, suffix: str, control_suffix: str | None = None, **kw) -> list[Probe]:  # type: ignore[no-untyped-def]
+        return [
+            Probe(key, base + suffix, control="olga", **kw),
+            Probe(
+                key,
+                own + suffix,
+                control_url=base + (control_suffix or suffix),
+                control="olga",
+                methods=("post",),
+                **kw,
+            ),
+        ]
+
+    return {
+        "sending:setup": [Probe("sending:setup", base)],
+        "sending:domain_add": [Probe("sending:domain_add", base + "domains/", control="olga")],
+        "sending:domain_check": on_id("sending:domain_check", f"domains/{d}/check/"),
+        # Refused (403) for a non-operator before any lookup, whatever the id: target path only.
+        "sending:domain_verify_without_dns": [
+            Probe(
+                "sending:domain_verify_without_dns",
+                base + f"domains/{d}/verify-without-dns/",
+                control="olga",
+            )
+        ],
+        # The domain has identities: the control's removal is refused (409), nothing removed.
+        "sending:domain_remove": on_id("sending:domain_remove", f"domains/{d}/remove/"),
+        "sending:identity_create": [
+            Probe("sending:identity_create", base + "identities/", control="olga")
+        ],
+        "sending:identity_edit": on_id("sending:identity_edit", f"identities/{main}/"),
+        # The controls really delete: one spare identity each.
+        "sending:identity_delete": on_id(
+            "sending:identity_delete",
+            f"identities/{spare1}/delete/",
+            control_suffix=f"identities/{spare2}/delete/",
+        ),
+        "sending:postal_address": [
+            Probe("sending:postal_address", base + "postal-address/", control="olga")
+        ],
+        "api:readiness": [Probe("api:readiness", f"{api}/readiness", kind="api")],
+        "api:list_sending_domains": [
+            Probe("api:list_sending_domains", f"{api}/sending-domains", kind="api")
+        ],
+        "api:add_sending_domain": [
+            Probe(
+                "api:add_sending_domain",
+                f"{api}/sending-domains",
+                kind="api",
+                method="post",
+                body={"domain": ""},
+                control="olga",
+                control_statuses=(422,),
+            )
+        ],
+        "api:check_sending_domain": [
+            Probe(
+                "api:check_sending_domain",
+                f"{api}/sending-domains/{d}/check",
+                kind="api",
+                method="post",
+                control="olga",
+            ),
+            # The outsider's own tenant id, the target's domain id.
+            Probe(
+                "api:check_sending_domain",
+                f"/api/v1/tenants/{home.pk}/sending-domains/{d}/check",
+                kind="api",
+                method="post",
+                control="olga",
+                control_url=f"{api}/sending-domains/{d}/check",
+            ),
+        ],
+    }
+
+
+def contacts_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]:
+    """Contacts pages and API: the target's contact, CSV upload and import job, also asked for
+    with the outsider's own tenant in the path."""
+    ids = contacts_stage(target, stage.world.paula)  # type: ignore[attr-defined]
+    contact, upload, job, cl = ids["contact"], ids["upload"], ids["job"], ids["list"]
+    t, h = target.slug, home.slug
+    base = f"/t/{t}/contacts/"
+    api = f"/api/v1/tenants/{target.pk}"
+
+    def on_id(key: str, suffix: str, own: tuple[str, ...] = ("get",), **kw: object) -> list[Probe]:
+        # On the outsider's own tenant a POST to a GET-only page is refused with 405 before any
+        # lookup, the same for every id, so it reveals nothing: GET only there.
+        return [
+            Probe(key, base + suffix, **kw),  # type: ignore[arg-type]
+            Probe(
+                key,
+                f"/t/{h}/contacts/" + suffix,
+                control_url=base + suffix,
+                methods=own,
+                **kw,  # type: ignore[arg-type]
+            ),
+        ]
+
+    return {
+        "contacts:list": [Probe("contacts:list", base + "?q=probe&status=active")],
+        "contacts:export": [Probe("contacts:export", base + "export.csv")],
+        "contacts:import": [Probe("contacts:import", base + "import/")],
+        "contacts:import_mapping": on_id(
+            "contacts:import_mapping",
+            f"import/{upload}/",
+            own=("get", "post"),
+            form={"action": "dry_run"},
+        ),
+        "contacts:job": on_id("contacts:job", f"jobs/{job}/"),
+        "contacts:new": [Probe("contacts:new", base + "new/", form={"email": ""})],
+        "contacts:detail": on_id(
+            "contacts:detail", f"{contact}/", own=("get", "post"), form={"email": ""}
+        ),
+        "contacts:lists": [Probe("contacts:lists", base + "lists/", form={"name": ""})],
+        "contacts:list_detail": on_id(
+            "contacts:list_detail", f"lists/{cl}/", own=("get", "post"), form={"email": ""}
+        ),
+        "contacts:segments": [Probe("contacts:segments", base + "segments/", form={"name": ""})],
+        "contacts:segment_delete": [
+            Probe(
+                "contacts:segment_delete",
+                base + f"segments/{ids['seg1']}/delete/",
+                methods=("post",),
+            ),
+            Probe(
+                "contacts:segment_delete",
+                f"/t/{h}/contacts/segments/{ids['seg2']}/delete/",
+                control_url=base + f"segments/{ids['seg2']}/delete/",
+                methods=("post",),
+            ),
+        ],
+        "contacts:job_status": on_id("contacts:job_status", f"jobs/{job}/status/"),
+        "contacts:job_errors": on_id("contacts:job_errors", f"jobs/{job}/errors.csv"),
+        "api:list_contacts": [Probe("api:list_contacts", f"{api}/contacts", kind="api")],
+        "api:create_contact": [
+            Probe(
+                "api:create_contact",
+                f"{api}/contacts",
+                kind="api",
+                method="post",
+                body={"email": ""},
+                control_statuses=(422,),
+            )
+        ],
+        "api:get_contact": [
+            Probe("api:get_contact", f"{api}/contacts/{contact}", kind="api"),
+            # The outsider's own tenant id, the target's contact id.
+            Probe(
+                "api:get_contact",
+                f"/api/v1/tenants/{home.pk}/contacts/{contact}",
+                kind="api",
+                control_url=f"{api}/contacts/{contact}",
+            ),
+        ],
+        "api:list_lists": [Probe("api:list_lists", f"{api}/lists", kind="api")],
+        "api:create_list": [
+            Probe(
+                "api:create_list",
+                f"{api}/lists",
+                kind="api",
+                method="post",
+                body={"name": ""},
+                control_statuses=(422,),
+            )
+        ],
+        "api:import_contacts": [
+            # A file without an e-mail column: the control reaches the tenant and gets a 422
+            # (no job is started by the probes).
+            Probe(
+                "api:import_contacts",
+                f"{api}/contacts/import",
+                kind="api",
+                method="post",
+                files={"file": b"name\nx\n"},
+                control_statuses=(422,),
+            )
+        ],
     }
 
 
@@ -781,7 +1044,7 @@ def _assert_content_untouched(stage: Stage) -> None:
         assert not Folder.objects.filter(name__startswith="Untergeschoben").exists()
         for folder in stage.folders.values():
             assert Folder.objects.get(pk=folder.pk).name == folder.name
-        assert Job.objects.count() == len(stage.jobs)
+        assert Job.objects.filter(kind=JobKind.COPY_CONTENT).count() == len(stage.jobs)
 
 
 def _request(

@@ -48,6 +48,12 @@ MATRIX = {
     Action.UPGRADE_ACTIVATE:        (True,  True,  False, False, False, False),
     Action.UPGRADE_HISTORY:         (True,  True,  True,  False, False, False),
     Action.PRICE_LIST_MANAGE:       (True,  False, False, False, False, False),
+    Action.CONTACT_VIEW:            (True,  True,  True,  True,  True,  False),
+    Action.CONTACT_EDIT:            (True,  True,  True,  True,  False, False),
+    Action.CONTACT_IMPORT:          (True,  True,  True,  True,  False, False),
+    Action.SENDING_VIEW:            (True,  True,  True,  True,  True,  False),
+    Action.SENDING_MANAGE:          (True,  True,  False, False, False, False),
+    Action.SENDING_VERIFY_WITHOUT_DNS: (True, False, False, False, False, False),
 }  # fmt: skip
 ROLES = (OP, ADM, CS, ED, VI, None)
 

@@ -43,6 +43,12 @@ class Action(Enum):
     UPGRADE_ACTIVATE = "upgrade.activate"
     UPGRADE_HISTORY = "upgrade.history"
     PRICE_LIST_MANAGE = "price_list.manage"
+    SENDING_VIEW = "sending.view"
+    SENDING_MANAGE = "sending.manage"
+    SENDING_VERIFY_WITHOUT_DNS = "sending.verify_without_dns"
+    CONTACT_VIEW = "contact.view"
+    CONTACT_EDIT = "contact.edit"
+    CONTACT_IMPORT = "contact.import"
 
 
 # The weakest role that may perform each action (inherited roles count the same).
@@ -74,6 +80,17 @@ PERMISSIONS: dict[Action, Role] = {
     # The activation history: the tenant's administrators, its partner, operators.
     Action.UPGRADE_HISTORY: Role.CUSTOMER_SERVICE,
     Action.PRICE_LIST_MANAGE: Role.OPERATOR,
+    # Contacts, lists, segments and the export: everyone who works in the tenant sees them;
+    # editors change them and import CSV files.
+    Action.CONTACT_VIEW: Role.VIEWER,
+    Action.CONTACT_EDIT: Role.EDITOR,
+    Action.CONTACT_IMPORT: Role.EDITOR,
+    # Setup → Sending: the sending domains, their DNS records, sender identities, the postal
+    # address of the sender; seeing them is harmless, changing them decides who mail comes from.
+    Action.SENDING_VIEW: Role.VIEWER,
+    Action.SENDING_MANAGE: Role.ADMINISTRATOR,
+    # Marking a domain verified without its DNS records (test systems): service staff only.
+    Action.SENDING_VERIFY_WITHOUT_DNS: Role.OPERATOR,
 }
 
 # Actions that a role weaker than Administrator (Customer Service) performs only in tenants

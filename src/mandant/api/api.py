@@ -11,9 +11,11 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from mandant.api.auth import ApiKeyAuth
 from mandant.api.billing import router as billing_router
+from mandant.api.contacts import router as contacts_router
 from mandant.api.content import router as content_router
 from mandant.api.invoices import router as invoices_router
 from mandant.api.jobs import router as jobs_router
+from mandant.api.sending import router as sending_router
 from mandant.api.tenants import router as tenants_router
 from mandant.api.users import router as users_router
 from mandant.core.errors import NotFound, PermissionDenied, is_conflict, messages_by_field
@@ -32,6 +34,10 @@ api.add_router("/tenants", tenants_router)
 api.add_router("/tenants", users_router)
 # The content library and Copy Content: /tenants/{id}/content, /tenants/{id}/copy-content
 api.add_router("/tenants", content_router)
+# Sending domains, sender identities, the postal address, readiness: /tenants/{id}/readiness, …
+api.add_router("/tenants", sending_router)
+# Contacts, lists and the CSV import: /tenants/{id}/contacts, /tenants/{id}/lists
+api.add_router("/tenants", contacts_router)
 api.add_router("/jobs", jobs_router)
 # The price list and a tenant's upgrades: /products, /tenants/{id}/upgrades.
 api.add_router("", billing_router)

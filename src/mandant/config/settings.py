@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "mandant.content",
     "mandant.billing",
     "mandant.invoicing",
+    "mandant.contacts",
+    "mandant.sending",
     "mandant.api",
 ]
 
@@ -251,3 +253,12 @@ if PRODUCTION and not (
         "INVOICE_SUPPLIER_NAME, INVOICE_SUPPLIER_ADDRESS and INVOICE_SUPPLIER_VAT_ID or "
         "INVOICE_SUPPLIER_TAX_NUMBER must be set when MANDANT_ENV=production (§ 14 (4) UStG)"
     )
+
+# Sending domains (mandant.sending): the SPF include every tenant's domain must name, the
+# prefix of the DKIM selectors (followed by the year the key was made), and the DNS checks'
+# timeout (seconds) and nameservers (comma-separated IPs, optionally "ip:port"; empty: the
+# system's resolver).
+SENDING_SPF_INCLUDE = env_str("SENDING_SPF_INCLUDE", "spf.mandant.example") or ""
+SENDING_DKIM_SELECTOR_PREFIX = env_str("SENDING_DKIM_SELECTOR_PREFIX", "mandant") or "mandant"
+SENDING_DNS_TIMEOUT = float(env_str("SENDING_DNS_TIMEOUT", "3") or "3")
+SENDING_DNS_NAMESERVERS = env_list("SENDING_DNS_NAMESERVERS", [])

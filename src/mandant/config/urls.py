@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from mandant.accounts.security_views import admin_login
 from mandant.api.api import api
+from mandant.contacts.views import unsubscribe
 from mandant.notices.views import inbound_bounce
 
 admin.site.site_header = "Mandant"
@@ -15,8 +16,10 @@ urlpatterns = [
     path("account/", include("mandant.accounts.security_urls")),
     path("t/<slug:slug>/", include("mandant.tenants.urls")),
     path("t/<slug:slug>/content/", include("mandant.content.urls")),
+    path("t/<slug:slug>/contacts/", include("mandant.contacts.urls")),
     path("t/<slug:slug>/setup/upgrades/", include("mandant.billing.urls")),
     path("t/<slug:slug>/setup/billing/", include("mandant.invoicing.urls")),
+    path("t/<slug:slug>/setup/sending/", include("mandant.sending.urls")),
     path("operator/", include("mandant.tenants.operator_urls")),
     path("operator/billing/", include("mandant.billing.operator_urls")),
     path("operator/invoices/", include("mandant.invoicing.operator_urls")),
@@ -24,4 +27,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     # Delivery status notifications from the bounce mailbox's MTA (BOUNCE_WEBHOOK_SECRET).
     path("inbound/bounces/", inbound_bounce, name="inbound_bounces"),
+    # One-click unsubscribe (RFC 8058): public, authorised by the signed token alone.
+    path("u/<str:token>/", unsubscribe, name="unsubscribe"),
 ]

@@ -39,6 +39,7 @@ from mandant.content.models import (
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
+from mandant.jobs.selectors import job_starter
 from mandant.tenants.models import Tenant, TenantType, TenantVersion, subtree_upper_bound
 from mandant.tenants.selectors import effective_grant, in_subtree, tenant_filter
 
@@ -838,14 +839,7 @@ def _finish(job: Job) -> None:
         Job.objects.filter(pk=job.pk).update(
             status=JobStatus.DONE, finished_at=timezone.now(), summary=summary
         )
-        actor = (
-            Actor(user=job.created_by, api_key=job.created_via_api_key) if job.created_by else None
-        )
-        grant = (
-            RoleGrant(role=job.acting_role, source=job.role_source)
-            if job.acting_role is not None
-            else None
-        )
+        actor, grant = job_starter(job)
         audit_record(
             actor=actor,
             action="content.copy",

@@ -14,6 +14,7 @@ from mandant.tenants.models import Tenant
 
 class JobKind(models.TextChoices):
     COPY_CONTENT = "copy_content", _("Copy Content")
+    CONTACT_IMPORT = "contact_import", _("Contact import")
 
 
 class JobStatus(models.TextChoices):

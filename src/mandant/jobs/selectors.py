@@ -5,14 +5,17 @@ from typing import Any
 from django_scopes import scope, scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
-from mandant.core.actor import Actor
+from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
 from mandant.jobs.models import Job, JobKind, JobResult
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import effective_grant
 
 # The action a user needs in the job's tenant to watch a job of each kind.
-VIEW_ACTION = {JobKind.COPY_CONTENT: Action.CONTENT_VIEW}
+VIEW_ACTION = {
+    JobKind.COPY_CONTENT: Action.CONTENT_VIEW,
+    JobKind.CONTACT_IMPORT: Action.CONTACT_VIEW,
+}
 
 
 def job_get_for_actor(actor: Actor, *, pk: int, tenant: Tenant | None = None) -> Job:
@@ -89,3 +92,14 @@ def job_exists(*, pk: int) -> bool:
     """For operators' commands (no actor): whether the job exists, in any tenant."""
     with scopes_disabled():
         return Job.objects.filter(pk=pk).exists()
+
+
+def job_starter(job: Job) -> tuple[Actor | None, RoleGrant | None]:
+    """Who started the job and with which role: for the audit entry written when it ends."""
+    actor = Actor(user=job.created_by, api_key=job.created_via_api_key) if job.created_by else None
+    grant = (
+        RoleGrant(role=job.acting_role, source=job.role_source)
+        if job.acting_role is not None
+        else None
+    )
+    return actor, grant

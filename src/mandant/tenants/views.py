@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from mandant.accounts.roles import Action, grant_allows, role_allows
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
+from mandant.sending.readiness import is_ready, tenant_readiness
 from mandant.tenants import services
 from mandant.tenants.forms import TenantCreateForm, TenantEditForm, TenantFilterForm, TenantLogoForm
 from mandant.tenants.logo import logo_limits_text, process_logo
@@ -62,12 +63,16 @@ def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
     inherited = grant.inherited_for(tenant)
     may_hand_over = grant_allows(grant.role, Action.TENANT_HAND_OVER, inherited=inherited)
     has_administrator = next(fact["ok"] for fact in facts if fact["key"] == "administrator")
+    send_checks = tenant_readiness(tenant)
     return render(
         request,
         "tenants/home.html",
         {
             "facts": facts,
             "ready": all(fact["ok"] for fact in facts),
+            # *Versendefähig*: the sending checklist (mandant.sending.readiness).
+            "send_checks": send_checks,
+            "ready_to_send": is_ready(send_checks),
             "may_hand_over": may_hand_over and tenant.status != TenantStatus.HANDED_OVER,
             # *Administrator anlegen*, offered while the tenant has none.
             "offer_create_administrator": not has_administrator

@@ -1,0 +1,56 @@
+"""Forms of the contacts pages: parsing only; the services decide."""
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from mandant.contacts.models import ContactStatus
+from mandant.contacts.segments import OPS
+
+SEGMENT_ROWS = 3
+
+
+class ContactForm(forms.Form):
+    email = forms.CharField(label=_("E-mail address"), max_length=254)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    language = forms.CharField(label=_("Language"), max_length=8, required=False)
+    # Not offered on a new contact (it starts active).
+    status = forms.ChoiceField(label=_("Status"), choices=ContactStatus.choices, required=False)
+
+
+class ListForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+
+
+class MemberForm(forms.Form):
+    email = forms.CharField(label=_("E-mail address"), max_length=254)
+
+
+class SegmentForm(forms.Form):
+    """A name and up to three conditions (field, comparison, value); empty rows are ignored."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for i in range(SEGMENT_ROWS):
+            self.fields[f"field{i}"] = forms.CharField(required=False, max_length=120)
+            self.fields[f"op{i}"] = forms.ChoiceField(
+                required=False, choices=[(op, op) for op in OPS]
+            )
+            self.fields[f"value{i}"] = forms.CharField(required=False, max_length=200)
+
+    def rules(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        conditions = [
+            {
+                "field": data[f"field{i}"],
+                "op": data[f"op{i}"] or "equals",
+                "value": data[f"value{i}"],
+            }
+            for i in range(SEGMENT_ROWS)
+            if data.get(f"field{i}")
+        ]
+        return {"conditions": conditions}

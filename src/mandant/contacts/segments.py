@@ -1,0 +1,71 @@
+"""The small filter language of segments.
+
+A segment's ``rules`` is ``{"conditions": [{"field": …, "op": …, "value": …}, …]}``; a contact
+belongs to the segment when it matches *every* condition. ``field`` is one of
+
+* ``status`` (op ``equals``), ``language`` (``equals``),
+* ``list`` (``equals``; the value is a list id of the same tenant),
+* ``email_domain`` (``equals``: the part after ``@``),
+* ``field:<name>`` — a custom field (``equals`` or ``contains``, case-insensitive).
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from mandant.contacts.models import Contact, ContactList, ContactStatus, ListMembership
+from mandant.tenants.models import Tenant
+
+OPS = ("equals", "contains")
+FIXED_FIELDS = ("status", "language", "list", "email_domain")
+
+
+def clean_rules(tenant: Tenant, rules: Any) -> dict[str, Any]:
+    """The rules in canonical form; ValidationError on ``rules`` otherwise."""
+    if not isinstance(rules, dict) or not isinstance(rules.get("conditions"), list):
+        raise ValidationError({"rules": _("Give the conditions as a list.")})
+    cleaned = []
+    for condition in rules["conditions"]:
+        if not isinstance(condition, dict):
+            raise ValidationError({"rules": _("Each condition has a field, an op and a value.")})
+        field = str(condition.get("field", ""))
+        op = str(condition.get("op", "equals"))
+        value = str(condition.get("value", "")).strip()
+        custom = field.startswith("field:") and len(field) > len("field:")
+        if field not in FIXED_FIELDS and not custom:
+            raise ValidationError({"rules": _("Unknown field: %(field)s.") % {"field": field}})
+        if op not in OPS or (op == "contains" and not custom):
+            raise ValidationError({"rules": _("Unknown comparison: %(op)s.") % {"op": op}})
+        if field == "status" and value not in ContactStatus.values:
+            raise ValidationError({"rules": _("Unknown status: %(value)s.") % {"value": value}})
+        if field == "list" and not (
+            value.isdigit() and ContactList.objects.filter(tenant=tenant, pk=int(value)).exists()
+        ):
+            raise ValidationError({"rules": _("No such list in this tenant.")})
+        cleaned.append({"field": field, "op": op, "value": value})
+    return {"conditions": cleaned}
+
+
+def apply_rules(
+    tenant: Tenant, queryset: QuerySet[Contact], rules: dict[str, Any]
+) -> QuerySet[Contact]:
+    for condition in rules.get("conditions", []):
+        field, op, value = condition["field"], condition["op"], condition["value"]
+        if field == "status":
+            queryset = queryset.filter(status=value)
+        elif field == "language":
+            queryset = queryset.filter(language__iexact=value)
+        elif field == "email_domain":
+            queryset = queryset.filter(email__endswith="@" + value.lower())
+        elif field == "list":
+            members = ListMembership.objects.filter(
+                tenant=tenant, contact_list_id=int(value)
+            ).values("contact_id")
+            queryset = queryset.filter(pk__in=members)
+        else:
+            key = field.removeprefix("field:")
+            lookup = "iexact" if op == "equals" else "icontains"
+            queryset = queryset.filter(Q(**{f"fields__{key}__{lookup}": value}))
+    return queryset

@@ -1,0 +1,125 @@
+"""Every read of contacts, lists and segments used by views, the API and the pipeline."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from mandant.accounts.roles import Action, role_allows
+from mandant.contacts.models import Contact, ContactList, ContactStatus, ListMembership, Segment
+from mandant.contacts.normalize import normalize_email
+from mandant.contacts.segments import apply_rules
+from mandant.core.actor import Actor, RoleGrant
+from mandant.core.errors import NotFound, PermissionDenied
+from mandant.tenants.models import Tenant
+from mandant.tenants.selectors import effective_grant
+
+
+def contact_grant(actor: Actor, tenant: Tenant, action: Action) -> RoleGrant:
+    grant = effective_grant(actor, tenant)
+    if grant is None:
+        raise NotFound
+    if not role_allows(grant.role, action):
+        raise PermissionDenied(_("Your role does not allow this."))
+    return grant
+
+
+def _pk(value: Any) -> int:
+    # A malformed id finds nothing (0 is never a primary key) instead of raising.
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def contact_get(*, tenant: Tenant, pk: Any) -> Contact:
+    contact = Contact.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    if contact is None:
+        raise NotFound
+    return contact
+
+
+def list_get(*, tenant: Tenant, pk: Any) -> ContactList:
+    found = ContactList.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    if found is None:
+        raise NotFound
+    return found
+
+
+def segment_get(*, tenant: Tenant, pk: Any) -> Segment:
+    found = Segment.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    if found is None:
+        raise NotFound
+    return found
+
+
+def contact_by_email(*, tenant: Tenant, email: str) -> Contact | None:
+    try:
+        normalized = normalize_email(email)
+    except ValidationError:
+        return None
+    return Contact.objects.filter(tenant=tenant, email=normalized).first()
+
+
+def contact_search(*, tenant: Tenant, q: str = "", status: str = "") -> QuerySet[Contact]:
+    queryset = Contact.objects.filter(tenant=tenant)
+    if q:
+        queryset = queryset.filter(
+            Q(email__icontains=q) | Q(first_name__icontains=q) | Q(last_name__icontains=q)
+        )
+    if status in ContactStatus.values:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("email")
+
+
+def lists_of_tenant(*, tenant: Tenant) -> QuerySet[ContactList]:
+    return ContactList.objects.filter(tenant=tenant).order_by("name")
+
+
+def segments_of_tenant(*, tenant: Tenant) -> QuerySet[Segment]:
+    return Segment.objects.filter(tenant=tenant).order_by("name")
+
+
+def list_members(*, tenant: Tenant, contact_list: ContactList) -> QuerySet[Contact]:
+    members = ListMembership.objects.filter(tenant=tenant, contact_list=contact_list).values(
+        "contact_id"
+    )
+    return Contact.objects.filter(tenant=tenant, pk__in=members).order_by("email")
+
+
+def segment_contacts(*, tenant: Tenant, segment: Segment) -> QuerySet[Contact]:
+    return apply_rules(tenant, Contact.objects.filter(tenant=tenant), segment.rules)
+
+
+def sendable_contacts(
+    *, tenant: Tenant, contact_list: ContactList | None = None, segment: Segment | None = None
+) -> QuerySet[Contact]:
+    """The recipients of a list or segment, ordered by id, for a keyset walk
+    (``filter(pk__gt=last)[:n]``). Unsubscribed, bounced, complained and blocked contacts are
+    always left out — only ``active`` ones are sendable."""
+    queryset = Contact.objects.filter(tenant=tenant, status=ContactStatus.ACTIVE)
+    if contact_list is not None:
+        if contact_list.tenant_id != tenant.pk:
+            raise NotFound
+        members = ListMembership.objects.filter(tenant=tenant, contact_list=contact_list).values(
+            "contact_id"
+        )
+        queryset = queryset.filter(pk__in=members)
+    if segment is not None:
+        if segment.tenant_id != tenant.pk:
+            raise NotFound
+        queryset = apply_rules(tenant, queryset, segment.rules)
+    return queryset.order_by("pk")
+
+
+def walk_by_id(queryset: QuerySet[Contact], *, batch: int = 1000) -> Iterator[list[Contact]]:
+    """Batches of an id-ordered queryset, each one query from the last id seen (keyset)."""
+    last = 0
+    while True:
+        rows = list(queryset.filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].pk

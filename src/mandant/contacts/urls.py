@@ -1,0 +1,21 @@
+from django.urls import path
+
+from mandant.contacts import views
+
+app_name = "contacts"
+
+urlpatterns = [
+    path("", views.contact_list, name="list"),
+    path("new/", views.contact_new, name="new"),
+    path("<int:contact_id>/", views.contact_detail, name="detail"),
+    path("lists/", views.lists, name="lists"),
+    path("lists/<int:list_id>/", views.list_detail, name="list_detail"),
+    path("segments/", views.segments, name="segments"),
+    path("segments/<int:segment_id>/delete/", views.segment_delete, name="segment_delete"),
+    path("export.csv", views.export, name="export"),
+    path("import/", views.import_upload, name="import"),
+    path("import/<int:upload_id>/", views.import_mapping, name="import_mapping"),
+    path("jobs/<int:job_id>/", views.job_detail, name="job"),
+    path("jobs/<int:job_id>/status/", views.job_status, name="job_status"),
+    path("jobs/<int:job_id>/errors.csv", views.job_errors, name="job_errors"),
+]

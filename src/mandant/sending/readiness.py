@@ -1,0 +1,97 @@
+"""*Versendefähig*: the computed checklist of what a tenant needs before it can send.
+
+The tenant-level conditions (configured, an administrator with a proven address) come from
+``tenants.selectors.handover_conditions``, so they are computed in one place.
+"""
+
+from typing import NamedTuple
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django_scopes import scope
+
+from mandant.sending.selectors import has_verified_domain, postal_address_get
+from mandant.tenants.models import Tenant, TenantType
+from mandant.tenants.selectors import handover_conditions
+
+
+class ReadinessCheck(NamedTuple):
+    key: str
+    label: str
+    ok: bool
+    hint: str
+    fix_url: str
+
+
+def tenant_readiness(tenant: Tenant) -> list[ReadinessCheck]:
+    conditions = {condition.key: condition for condition in handover_conditions(tenant)}
+    sending_url = reverse("sending:setup", args=[tenant.slug])
+    checks: list[ReadinessCheck] = []
+
+    configured = conditions["configured"]
+    if tenant.type == TenantType.CUSTOM:
+        hint = (
+            ""
+            if configured.ok
+            else _("Waiting for our service staff to configure this CUSTOM tenant.")
+        )
+        checks.append(ReadinessCheck("configured", configured.label, configured.ok, hint, ""))
+    else:
+        checks.append(ReadinessCheck("configured", configured.label, True, "", ""))
+
+    has_admin = conditions["administrator"].ok
+    admin_ready = conditions["administrator_ready"].ok
+    if not has_admin:
+        admin_hint = _("No administrator yet: create one.")
+        admin_url = conditions["administrator"].fix_url
+    else:
+        admin_hint = _(
+            "Waiting for an administrator to confirm their e-mail address: see Setup → Users."
+        )
+        admin_url = conditions["administrator_ready"].fix_url
+    checks.append(
+        ReadinessCheck(
+            "administrator",
+            _("At least one administrator with a verified e-mail address"),
+            admin_ready,
+            "" if admin_ready else admin_hint,
+            "" if admin_ready else admin_url,
+        )
+    )
+
+    with scope(tenant=tenant.pk):
+        domain_ok = has_verified_domain(tenant)
+        address_ok = postal_address_get(tenant) is not None
+    checks.append(
+        ReadinessCheck(
+            "sending_domain",
+            _("A verified sending domain (SPF, DKIM and DMARC published)"),
+            domain_ok,
+            "" if domain_ok else _("Add a sending domain and publish its DNS records."),
+            "" if domain_ok else sending_url + "#domains",
+        )
+    )
+    checks.append(
+        ReadinessCheck(
+            "postal_address",
+            _("The sender's postal address for the footer (imprint)"),
+            address_ok,
+            "" if address_ok else _("Enter the postal address of the sender."),
+            "" if address_ok else sending_url + "#postal-address",
+        )
+    )
+    if "not_suspended" in conditions:
+        checks.append(
+            ReadinessCheck(
+                "not_suspended",
+                conditions["not_suspended"].label,
+                False,
+                _("A suspended tenant cannot send. Please contact our service team."),
+                "",
+            )
+        )
+    return checks
+
+
+def is_ready(checks: list[ReadinessCheck]) -> bool:
+    return all(check.ok for check in checks)

@@ -1,0 +1,337 @@
+"""Contacts: normalised addresses unique per tenant, statuses, lists, segments, sendable set."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django_scopes import scope
+
+from mandant.contacts import selectors, services
+from mandant.contacts.models import ConsentRecord, Contact, ContactStatus
+from mandant.contacts.normalize import normalize_email
+from mandant.core.actor import Actor
+from mandant.core.errors import NotFound
+
+
+def make(world, tenant, email, **fields):  # type: ignore[no-untyped-def]
+    with scope(tenant=tenant.pk):
+        return services.contact_create(
+            actor=Actor(user=world.paula), tenant=tenant, email=email, **fields
+        )
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("  Max.Muster@Example.COM ", "max.muster@example.com"),
+        ("jörg@BÜCHER.example", "jörg@bücher.example"),
+        ("info@xn--bcher-kva.example", "info@bücher.example"),
+    ],
+)
+def test_addresses_are_normalised(raw, stored):
+    assert normalize_email(raw) == stored
+
+
+@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@b", "two@@example.com", "a b@example.com"])
+def test_invalid_addresses_are_refused(raw):
+    with pytest.raises(ValidationError):
+        normalize_email(raw)
+
+
+def test_each_address_once_per_tenant_but_in_every_tenant(world):
+    make(world, world.kunde1, "Anna@Example.com", first_name="Anna")
+    with pytest.raises(ValidationError) as caught:
+        make(world, world.kunde1, "anna@EXAMPLE.com")
+    assert "email" in caught.value.error_dict
+    other = make(world, world.kunde2, "anna@example.com")
+    assert other.email == "anna@example.com"
+    with scope(tenant=world.kunde1.pk):
+        assert Contact.objects.filter(tenant=world.kunde1).count() == 1
+        contact = Contact.objects.get(tenant=world.kunde1)
+        assert ConsentRecord.objects.filter(tenant=world.kunde1, contact=contact).count() == 1
+
+
+def test_update_and_delete(world):
+    contact = make(world, world.kunde1, "bert@example.com")
+    make(world, world.kunde1, "taken@example.com")
+    with scope(tenant=world.kunde1.pk):
+        services.contact_update(
+            actor=None, tenant=world.kunde1, contact=contact, first_name=" Bert ", language="DE"
+        )
+        contact.refresh_from_db()
+        assert (contact.first_name, contact.language) == ("Bert", "de")
+        with pytest.raises(ValidationError):
+            services.contact_update(
+                actor=None, tenant=world.kunde1, contact=contact, email="TAKEN@example.com"
+            )
+        with pytest.raises(ValidationError):
+            services.contact_update(actor=None, tenant=world.kunde1, contact=contact, status="x")
+        services.contact_delete(actor=None, tenant=world.kunde1, contact=contact)
+        with pytest.raises(NotFound):
+            selectors.contact_get(tenant=world.kunde1, pk=contact.pk)
+
+
+def test_a_contact_of_another_tenant_is_not_found(world):
+    contact = make(world, world.kunde2, "x@example.com")
+    with scope(tenant=world.kunde1.pk), pytest.raises(NotFound):
+        selectors.contact_get(tenant=world.kunde1, pk=contact.pk)
+
+
+def test_sendable_leaves_out_the_four_statuses(world):
+    tenant = world.kunde1
+    contacts = {
+        status: make(world, tenant, f"{status}@example.com") for status in ContactStatus.values
+    }
+    with scope(tenant=tenant.pk):
+        for status, contact in contacts.items():
+            Contact.objects.filter(pk=contact.pk).update(status=status)
+        news = services.list_create(actor=None, tenant=tenant, name="News")
+        services.list_add_members(
+            actor=None,
+            tenant=tenant,
+            contact_list=news,
+            contact_ids=[c.pk for c in contacts.values()],
+        )
+        everyone = list(selectors.sendable_contacts(tenant=tenant))
+        on_list = list(selectors.sendable_contacts(tenant=tenant, contact_list=news))
+        assert [c.email for c in everyone] == ["active@example.com"]
+        assert [c.email for c in on_list] == ["active@example.com"]
+
+
+def test_sendable_is_walked_by_id_in_batches(world):
+    tenant = world.kunde1
+    for i in range(25):
+        make(world, tenant, f"p{i}@example.com")
+    with scope(tenant=tenant.pk):
+        batches = list(selectors.walk_by_id(selectors.sendable_contacts(tenant=tenant), batch=10))
+        assert [len(b) for b in batches] == [10, 10, 5]
+        ids = [c.pk for b in batches for c in b]
+        assert ids == sorted(ids) and len(set(ids)) == 25
+
+
+def test_unsubscribe_is_tenant_wide(world):
+    tenant = world.kunde1
+    contact = make(world, tenant, "u@example.com")
+    with scope(tenant=tenant.pk):
+        one = services.list_create(actor=None, tenant=tenant, name="One")
+        two = services.list_create(actor=None, tenant=tenant, name="Two")
+        for cl in (one, two):
+            services.list_add_members(
+                actor=None, tenant=tenant, contact_list=cl, contact_ids=[contact.pk]
+            )
+        services.contact_unsubscribe(tenant=tenant, contact=contact, source="test")
+        assert contact.status == ContactStatus.UNSUBSCRIBED
+        for cl in (one, two):
+            assert not selectors.sendable_contacts(tenant=tenant, contact_list=cl).exists()
+
+
+def test_lists_members_and_names(world):
+    tenant = world.kunde1
+    a = make(world, tenant, "a@example.com")
+    foreign = make(world, world.kunde2, "f@example.com")
+    with scope(tenant=tenant.pk):
+        cl = services.list_create(actor=None, tenant=tenant, name="Kunden")
+        with pytest.raises(ValidationError):
+            services.list_create(actor=None, tenant=tenant, name="kunden")
+        added = services.list_add_members(
+            actor=None, tenant=tenant, contact_list=cl, contact_ids=[a.pk, a.pk, foreign.pk]
+        )
+        assert added == 1
+        assert [c.email for c in selectors.list_members(tenant=tenant, contact_list=cl)] == [
+            "a@example.com"
+        ]
+        services.list_remove_members(actor=None, tenant=tenant, contact_list=cl, contact_ids=[a.pk])
+        assert not selectors.list_members(tenant=tenant, contact_list=cl).exists()
+        services.list_delete(actor=None, tenant=tenant, contact_list=cl)
+        assert Contact.objects.filter(pk=a.pk).exists()
+
+
+def test_segments_filter(world):
+    tenant = world.kunde1
+    make(world, tenant, "de1@firma.de", language="de", fields={"plz": "80331", "typ": "Gold"})
+    make(world, tenant, "de2@other.de", language="de", fields={"plz": "10115"})
+    make(world, tenant, "en@firma.de", language="en", fields={"typ": "silver gold"})
+    with scope(tenant=tenant.pk):
+
+        def emails(rules):  # type: ignore[no-untyped-def]
+            segment = services.segment_create(
+                actor=None, tenant=tenant, name=str(rules), rules=rules
+            )
+            return sorted(
+                c.email for c in selectors.sendable_contacts(tenant=tenant, segment=segment)
+            )
+
+        assert emails({"conditions": [{"field": "language", "value": "de"}]}) == [
+            "de1@firma.de",
+            "de2@other.de",
+        ]
+        assert emails(
+            {
+                "conditions": [
+                    {"field": "email_domain", "value": "FIRMA.de"},
+                    {"field": "language", "value": "de"},
+                ]
+            }
+        ) == ["de1@firma.de"]
+        assert emails(
+            {"conditions": [{"field": "field:typ", "op": "contains", "value": "gold"}]}
+        ) == ["de1@firma.de", "en@firma.de"]
+        assert emails({"conditions": [{"field": "field:plz", "value": "10115"}]}) == [
+            "de2@other.de"
+        ]
+        cl = services.list_create(actor=None, tenant=tenant, name="L")
+        services.list_add_members(
+            actor=None,
+            tenant=tenant,
+            contact_list=cl,
+            contact_ids=[Contact.objects.get(email="en@firma.de").pk],
+        )
+        assert emails({"conditions": [{"field": "list", "value": str(cl.pk)}]}) == ["en@firma.de"]
+        for bad in (
+            {"conditions": [{"field": "nope", "value": "x"}]},
+            {"conditions": [{"field": "status", "value": "nope"}]},
+            {"conditions": [{"field": "language", "op": "contains", "value": "d"}]},
+            {"conditions": [{"field": "list", "value": "999999"}]},
+            {"conditions": "x"},
+        ):
+            with pytest.raises(ValidationError):
+                services.segment_create(actor=None, tenant=tenant, name="bad", rules=bad)
+
+
+# --- web pages ---------------------------------------------------------------------------
+
+
+def test_contact_list_search_filter_and_export(world):
+    tenant = world.kunde1
+    make(world, tenant, "anna@example.com", first_name="Anna")
+    bert = make(world, tenant, "bert@example.com", first_name="Bert")
+    with scope(tenant=tenant.pk):
+        Contact.objects.filter(pk=bert.pk).update(status=ContactStatus.BOUNCED)
+    client = world.client_for(world.carl)
+    page = client.get(f"/t/{tenant.slug}/contacts/", {"q": "ann"})
+    assert page.status_code == 200
+    assert b"anna@example.com" in page.content and b"bert@example.com" not in page.content
+    page = client.get(f"/t/{tenant.slug}/contacts/", {"status": "bounced"})
+    assert b"bert@example.com" in page.content and b"anna@example.com" not in page.content
+    export = client.get(f"/t/{tenant.slug}/contacts/export.csv")
+    body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+    assert body.splitlines()[0] == "email,first_name,last_name,language,status"
+    assert "bert@example.com,Bert,,,bounced" in body
+    # Another partner: 404.
+    assert world.client_for(world.eve).get(f"/t/{tenant.slug}/contacts/").status_code == 404
+
+
+def test_import_wizard_dry_run_start_job_and_errors(world, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mandant.jobs.models import Job
+
+    tenant = world.kunde1
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/"
+    assert client.post(base + "import/", {}).status_code == 422
+    csv = "E-Mail;Vorname;Kundennr\nA@x.de;Anna;1\nkaputt;B;2\n"
+    response = client.post(base + "import/", {"file": SimpleUploadedFile("k.csv", csv.encode())})
+    assert response.status_code == 302
+    mapping_url = response["Location"]
+    page = client.get(mapping_url)
+    assert page.status_code == 200 and b"Anna" in page.content
+    form = {"col0": "email", "col1": "first_name", "col2": "field:Kundennr"}
+    dry = client.post(mapping_url, {**form, "action": "dry_run"})
+    assert dry.status_code == 200 and b'data-testid="dry-run"' in dry.content
+    with scope(tenant=tenant.pk):
+        assert not Contact.objects.filter(tenant=tenant).exists()
+    assert client.post(mapping_url, {"col0": "", "action": "dry_run"}).status_code == 422
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(mapping_url, {**form, "keep_valid": "on", "action": "start"})
+    assert started.status_code == 302
+    job_url = started["Location"]
+    with scope(tenant=tenant.pk):
+        job = Job.objects.get(tenant=tenant)
+        if not job.finished:  # the test settings' task backend may not run it
+            from mandant.contacts.importing import import_job_run
+
+            import_job_run(job_id=job.pk)
+        assert [c.email for c in Contact.objects.filter(tenant=tenant)] == ["a@x.de"]
+    page = client.get(job_url)
+    assert page.status_code == 200 and b"data-job-status-url" in page.content
+    assert client.get(job_url + "status/").json()["status"] == "done"
+    errors = client.get(job_url + "errors.csv").content.decode()
+    assert errors.splitlines() == ["line,email,error", "3,kaputt,Enter a valid e-mail address."]
+
+
+def test_a_viewer_may_look_but_not_import(world):
+    from mandant.accounts.roles import Role
+    from mandant.accounts.services import membership_set, user_create
+
+    vera = user_create(email="vera@kunde.example", password="x" * 20)
+    membership_set(actor=Actor(user=world.olga), tenant=world.kunde1, user=vera, role=Role.VIEWER)
+    client = world.client_for(vera)
+    assert client.get(f"/t/{world.kunde1.slug}/contacts/").status_code == 200
+    assert client.get(f"/t/{world.kunde1.slug}/contacts/import/").status_code == 403
+
+
+def test_contact_pages_create_edit_delete(world):
+    tenant = world.kunde1
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/"
+    bad = client.post(base + "new/", {"email": "kaputt", "first_name": "Kai"})
+    assert bad.status_code == 422 and b'value="Kai"' in bad.content
+    created = client.post(base + "new/", {"email": "Kai@X.de", "first_name": "Kai"})
+    assert created.status_code == 302
+    with scope(tenant=tenant.pk):
+        contact = Contact.objects.get(tenant=tenant, email="kai@x.de")
+    url = f"{base}{contact.pk}/"
+    assert client.get(url).status_code == 200
+    form = {"email": "kai@x.de", "first_name": "Kai", "last_name": "K", "language": "de"}
+    assert client.post(url, {**form, "status": "blocked"}).status_code == 302
+    contact.refresh_from_db()
+    assert (contact.last_name, contact.status) == ("K", "blocked")
+    assert client.post(url, {**form, "status": "nonsense"}).status_code == 422
+    assert client.post(url, {"action": "delete"}).status_code == 302
+    with scope(tenant=tenant.pk):
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert client.get(url).status_code == 404
+
+
+def test_list_pages(world):
+    tenant = world.kunde1
+    make(world, tenant, "m@x.de")
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/lists/"
+    assert client.post(base, {"name": ""}).status_code == 422
+    created = client.post(base, {"name": "Newsletter"})
+    assert created.status_code == 302
+    detail = created["Location"]
+    assert client.post(detail, {"email": "nobody@x.de"}).status_code == 422
+    assert client.post(detail, {"email": "M@x.de"}).status_code == 302
+    assert b"m@x.de" in client.get(detail).content
+    assert b"Newsletter" in client.get(base).content
+    with scope(tenant=tenant.pk):
+        contact = Contact.objects.get(email="m@x.de")
+    client.post(detail, {"action": "remove", "contact": [str(contact.pk)]})
+    assert b"m@x.de" not in client.get(detail).content
+    assert client.post(detail, {"action": "delete"}).status_code == 302
+    assert client.get(detail).status_code == 404
+
+
+def test_segment_pages_count_preview_and_save(world):
+    tenant = world.kunde1
+    make(world, tenant, "a@firma.de", language="de")
+    make(world, tenant, "b@firma.de", language="en")
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/segments/"
+    form = {"name": "Deutsch", "field0": "language", "op0": "equals", "value0": "de"}
+    preview = client.post(base, {**form, "action": "preview"})
+    assert preview.status_code == 200
+    assert b'data-testid="segment-preview">1 ' in preview.content
+    bad = client.post(base, {**form, "field0": "nope", "action": "preview"})
+    assert bad.status_code == 422 and b'value="nope"' in bad.content
+    assert client.post(base, {**form, "action": "create"}).status_code == 302
+    with scope(tenant=tenant.pk):
+        from mandant.contacts.models import Segment
+
+        segment = Segment.objects.get(tenant=tenant)
+    assert segment.rules == {"conditions": [{"field": "language", "op": "equals", "value": "de"}]}
+    assert b"Deutsch" in client.get(base).content
+    assert client.post(f"{base}{segment.pk}/delete/").status_code == 302
+    with scope(tenant=tenant.pk):
+        assert not Segment.objects.filter(tenant=tenant).exists()
