@@ -33,6 +33,8 @@ from invoice_support import account_for, make_invoice
 from mandant.accounts.models import ApiKey, Invitation, Membership, User
 from mandant.accounts.roles import Role
 from mandant.accounts.services import apikey_create, membership_set, user_create
+from mandant.campaigns.models import Campaign
+from mandant.campaigns.services import campaign_create
 from mandant.contacts.importing import upload_create
 from mandant.contacts.models import Contact, ContactList, ImportFile, Segment
 from mandant.contacts.services import contact_create, list_create, segment_create
@@ -821,6 +823,7 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
         ],
         **sending_probes(stage, target, home),
         **contacts_probes(stage, target, home),
+        **campaigns_probes(stage, target, home),
     }
 
 
@@ -905,6 +908,114 @@ def sending_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list
                 method="post",
                 control="olga",
                 control_url=f"{api}/sending-domains/{d}/check",
+            ),
+        ],
+    }
+
+
+def campaigns_stage(target: Tenant, user: User) -> dict[str, int]:
+    """A campaign of ``target`` and two spare ones the control deletes (made once, on demand)."""
+    ids = {}
+    with scope(tenant=target.pk):
+        for name in ("probe", "spare1", "spare2"):
+            row = Campaign.objects.filter(tenant=target, name=name).first() or campaign_create(
+                actor=Actor(user=user), tenant=target, name=name
+            )
+            ids[name] = row.pk
+    return ids
+
+
+def campaigns_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]:
+    """Campaign pages and API: the target's campaign, also asked for with the outsider's own
+    tenant in the path."""
+    ids = campaigns_stage(target, stage.world.paula)  # type: ignore[attr-defined]
+    c = ids["probe"]
+    t, h = target.slug, home.slug
+    base = f"/t/{t}/campaigns/"
+    api = f"/api/v1/tenants/{target.pk}/campaigns"
+
+    def on_id(
+        key: str,
+        suffix: str,
+        own: tuple[str, ...] = ("get",),
+        methods: tuple[str, ...] = ("get", "post"),
+        **kw: object,
+    ) -> list[Probe]:
+        # GET-only pages answer a POST with 405 before any lookup: GET only on the own tenant.
+        return [
+            Probe(key, base + suffix, methods=methods, **kw),  # type: ignore[arg-type]
+            Probe(
+                key,
+                f"/t/{h}/campaigns/" + suffix,
+                control_url=base + suffix,
+                methods=own,
+                **kw,  # type: ignore[arg-type]
+            ),
+        ]
+
+    return {
+        "campaigns:list": [Probe("campaigns:list", base, methods=("get",))],
+        "campaigns:new": [
+            Probe("campaigns:new", base + "new/", form={"start": "blank", "name": ""})
+        ],
+        "campaigns:edit": on_id("campaigns:edit", f"{c}/", own=("get", "post"), form={"name": ""}),
+        "campaigns:checklist": on_id("campaigns:checklist", f"{c}/checklist/", methods=("get",)),
+        "campaigns:preview": on_id("campaigns:preview", f"{c}/preview/", methods=("get",)),
+        "campaigns:render": on_id("campaigns:render", f"{c}/render/", methods=("get",)),
+        "campaigns:test_send": on_id(
+            "campaigns:test_send",
+            f"{c}/test-send/",
+            own=("post",),
+            methods=("post",),
+            form={"to_email": "probe@example.org"},
+        ),
+        "campaigns:delete": [
+            Probe("campaigns:delete", base + f"{ids['spare1']}/delete/", methods=("post",)),
+            Probe(
+                "campaigns:delete",
+                f"/t/{h}/campaigns/{ids['spare2']}/delete/",
+                control_url=base + f"{ids['spare2']}/delete/",
+                methods=("post",),
+            ),
+        ],
+        "api:list_campaigns": [Probe("api:list_campaigns", api, kind="api")],
+        "api:create_campaign": [
+            Probe(
+                "api:create_campaign",
+                api,
+                kind="api",
+                method="post",
+                body={"name": ""},
+                control_statuses=(422,),
+            )
+        ],
+        "api:get_campaign": [
+            Probe("api:get_campaign", f"{api}/{c}", kind="api"),
+            Probe(
+                "api:get_campaign",
+                f"/api/v1/tenants/{home.pk}/campaigns/{c}",
+                kind="api",
+                control_url=f"{api}/{c}",
+            ),
+        ],
+        # The same path as api:get_campaign; ninja names each operation.
+        "api:update_campaign": [
+            Probe(
+                "api:update_campaign",
+                f"{api}/{c}",
+                kind="api",
+                method="patch",
+                body={"name": ""},
+                control_statuses=(422,),
+            ),
+            Probe(
+                "api:update_campaign",
+                f"/api/v1/tenants/{home.pk}/campaigns/{c}",
+                kind="api",
+                method="patch",
+                body={"name": ""},
+                control_url=f"{api}/{c}",
+                control_statuses=(422,),
             ),
         ],
     }

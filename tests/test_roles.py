@@ -51,6 +51,8 @@ MATRIX = {
     Action.CONTACT_VIEW:            (True,  True,  True,  True,  True,  False),
     Action.CONTACT_EDIT:            (True,  True,  True,  True,  False, False),
     Action.CONTACT_IMPORT:          (True,  True,  True,  True,  False, False),
+    Action.CAMPAIGN_VIEW:           (True,  True,  True,  True,  True,  False),
+    Action.CAMPAIGN_EDIT:           (True,  True,  True,  True,  False, False),
     Action.SENDING_VIEW:            (True,  True,  True,  True,  True,  False),
     Action.SENDING_MANAGE:          (True,  True,  False, False, False, False),
     Action.SENDING_VERIFY_WITHOUT_DNS: (True, False, False, False, False, False),

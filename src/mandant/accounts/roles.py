@@ -49,6 +49,8 @@ class Action(Enum):
     CONTACT_VIEW = "contact.view"
     CONTACT_EDIT = "contact.edit"
     CONTACT_IMPORT = "contact.import"
+    CAMPAIGN_VIEW = "campaign.view"
+    CAMPAIGN_EDIT = "campaign.edit"
 
 
 # The weakest role that may perform each action (inherited roles count the same).
@@ -85,6 +87,9 @@ PERMISSIONS: dict[Action, Role] = {
     Action.CONTACT_VIEW: Role.VIEWER,
     Action.CONTACT_EDIT: Role.EDITOR,
     Action.CONTACT_IMPORT: Role.EDITOR,
+    # Campaigns: everyone in the tenant sees them; editors create, change and test-send drafts.
+    Action.CAMPAIGN_VIEW: Role.VIEWER,
+    Action.CAMPAIGN_EDIT: Role.EDITOR,
     # Setup → Sending: the sending domains, their DNS records, sender identities, the postal
     # address of the sender; seeing them is harmless, changing them decides who mail comes from.
     Action.SENDING_VIEW: Role.VIEWER,

@@ -11,6 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from mandant.api.auth import ApiKeyAuth
 from mandant.api.billing import router as billing_router
+from mandant.api.campaigns import router as campaigns_router
 from mandant.api.contacts import router as contacts_router
 from mandant.api.content import router as content_router
 from mandant.api.invoices import router as invoices_router
@@ -38,6 +39,7 @@ api.add_router("/tenants", content_router)
 api.add_router("/tenants", sending_router)
 # Contacts, lists and the CSV import: /tenants/{id}/contacts, /tenants/{id}/lists
 api.add_router("/tenants", contacts_router)
+api.add_router("/tenants", campaigns_router)
 api.add_router("/jobs", jobs_router)
 # The price list and a tenant's upgrades: /products, /tenants/{id}/upgrades.
 api.add_router("", billing_router)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "mandant.invoicing",
     "mandant.contacts",
     "mandant.sending",
+    "mandant.campaigns",
     "mandant.api",
 ]
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("t/<slug:slug>/", include("mandant.tenants.urls")),
     path("t/<slug:slug>/content/", include("mandant.content.urls")),
     path("t/<slug:slug>/contacts/", include("mandant.contacts.urls")),
+    path("t/<slug:slug>/campaigns/", include("mandant.campaigns.urls")),
     path("t/<slug:slug>/setup/upgrades/", include("mandant.billing.urls")),
     path("t/<slug:slug>/setup/billing/", include("mandant.invoicing.urls")),
     path("t/<slug:slug>/setup/sending/", include("mandant.sending.urls")),

@@ -279,7 +279,7 @@ def item_origins(*, tenant: Tenant, items: Iterable[ContentItem]) -> dict[int, O
     return origins
 
 
-def _live_of_kind(tenant: Tenant, kind: str) -> list[ContentItem]:
+def live_items_of_kind(tenant: Tenant, kind: str) -> list[ContentItem]:
     with scope(tenant=tenant.pk):
         return list(
             ContentItem.objects.filter(tenant=tenant, kind=kind, deleted_at__isnull=True)
@@ -290,17 +290,17 @@ def _live_of_kind(tenant: Tenant, kind: str) -> list[ContentItem]:
 
 def template_choices(*, tenant: Tenant) -> list[ContentItem]:
     """Live templates of the tenant, by name (for a campaign draft's template)."""
-    return _live_of_kind(tenant, ContentKind.TEMPLATE)
+    return live_items_of_kind(tenant, ContentKind.TEMPLATE)
 
 
 def block_choices(*, tenant: Tenant) -> list[ContentItem]:
     """Live text blocks of the tenant, by name (for a campaign draft's blocks)."""
-    return _live_of_kind(tenant, ContentKind.TEXT_BLOCK)
+    return live_items_of_kind(tenant, ContentKind.TEXT_BLOCK)
 
 
 def asset_choices(*, tenant: Tenant) -> list[ContentItem]:
     """Live images of the tenant, by name (to insert ``asset:<key>`` into HTML)."""
-    return _live_of_kind(tenant, ContentKind.ASSET)
+    return live_items_of_kind(tenant, ContentKind.ASSET)
 
 
 def items_by_keys(*, tenant: Tenant, keys: Iterable[str]) -> dict[str, ContentItem]:

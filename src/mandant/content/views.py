@@ -394,7 +394,7 @@ def item_preview(request: TenantRequest, item_id: int) -> HttpResponse:
     )
 
 
-def _inline_images(tenant: Tenant) -> Callable[[str], str]:
+def inline_images_for(tenant: Tenant) -> Callable[[str], str]:
     """Images of the preview as data: URLs. The sandboxed document has an origin of its own,
     so the browser sends no session cookie (SameSite) with its requests: image URLs of the
     library would answer with the login page there."""
@@ -423,7 +423,7 @@ def item_render(request: TenantRequest, item_id: int) -> HttpResponse:
     """The preview document, for ``<iframe sandbox>`` on the preview page only."""
     item = _item(request, item_id)
     document, _text = render_preview(
-        tenant=request.tenant, item=item, asset_url=_inline_images(request.tenant)
+        tenant=request.tenant, item=item, asset_url=inline_images_for(request.tenant)
     )
     response = HttpResponse(document, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = PREVIEW_CSP

@@ -1,0 +1,191 @@
+"""Campaigns of a tenant, under ``/api/v1/tenants/{id}/campaigns``.
+
+Every handler opens the tenant's scope itself and looks every id up inside that tenant: an id
+of another tenant is a 404. Sending is not offered yet (no route until the pipeline exists).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.http import HttpRequest
+from django_scopes import scope
+from ninja import Router, Schema
+from ninja.responses import Status
+from pydantic import Field
+
+from mandant.accounts.roles import Action
+from mandant.api.auth import actor_of
+from mandant.api.tenants import DetailOut, ErrorOut
+from mandant.campaigns import selectors, services
+from mandant.campaigns.checklist import campaign_checklist
+from mandant.campaigns.models import Campaign, CampaignStatus
+from mandant.tenants.models import Tenant
+from mandant.tenants.selectors import tenant_get_for_actor
+
+router = Router(tags=["campaigns"])
+
+
+class CheckOut(Schema):
+    key: str
+    ok: bool
+    label: str
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    subject: str
+    preheader: str
+    sender_identity_id: int | None
+    sender_alias: str
+    reply_to: str
+    template_id: int | None
+    block_keys: list[str]
+    list_id: int | None
+    segment_id: int | None
+    tracking: bool
+    status: str
+    checklist: list[CheckOut]
+    sent: int
+    failed: int
+    remaining: int
+
+
+class CampaignSummaryOut(Schema):
+    id: int
+    name: str
+    subject: str
+    status: str
+
+
+class CampaignIn(Schema):
+    name: str
+    subject: str = ""
+    preheader: str = ""
+    sender_identity_id: int | None = None
+    sender_alias: str = ""
+    reply_to: str = ""
+    template_id: int | None = None
+    block_keys: list[str] = Field(default_factory=list)
+    list_id: int | None = None
+    segment_id: int | None = None
+    tracking: bool = False
+
+
+class CampaignPatch(Schema):
+    name: str | None = None
+    subject: str | None = None
+    preheader: str | None = None
+    sender_identity_id: int | None = None
+    sender_alias: str | None = None
+    reply_to: str | None = None
+    template_id: int | None = None
+    block_keys: list[str] | None = None
+    list_id: int | None = None
+    segment_id: int | None = None
+    tracking: bool | None = None
+
+
+# API field -> service field.
+FIELD_NAMES = {
+    "sender_identity_id": "sender_identity",
+    "template_id": "template",
+    "list_id": "contact_list",
+    "segment_id": "segment",
+}
+
+
+def _values(payload: dict[str, Any]) -> dict[str, Any]:
+    return {FIELD_NAMES.get(k, k): v for k, v in payload.items()}
+
+
+@contextmanager
+def tenant_scope(request: HttpRequest, tenant_id: int, action: Action) -> Iterator[Tenant]:
+    actor = actor_of(request)
+    tenant, _grant = tenant_get_for_actor(actor, pk=tenant_id)
+    with scope(tenant=tenant.pk):
+        selectors.campaign_grant(actor, tenant, action)
+        yield tenant
+
+
+def campaign_out(campaign: Campaign) -> CampaignOut:
+    recipients = selectors.recipient_count(campaign=campaign)
+    is_draft = campaign.status == CampaignStatus.DRAFT
+    return CampaignOut(
+        id=campaign.pk,
+        name=campaign.name,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        sender_identity_id=campaign.sender_identity_id,
+        sender_alias=campaign.sender_alias,
+        reply_to=campaign.reply_to,
+        template_id=campaign.template_id,
+        block_keys=list(campaign.block_keys or []),
+        list_id=campaign.contact_list_id,
+        segment_id=campaign.segment_id,
+        tracking=campaign.tracking,
+        status=campaign.status,
+        checklist=[
+            CheckOut(key=c.key, ok=c.ok, label=c.label) for c in campaign_checklist(campaign)
+        ],
+        # Drafts only in this round: nothing sent yet, every recipient remains.
+        sent=0,
+        failed=0,
+        remaining=recipients if is_draft else 0,
+    )
+
+
+@router.get(
+    "/{tenant_id}/campaigns",
+    response={200: list[CampaignSummaryOut], 403: DetailOut, 404: DetailOut},
+    summary="The tenant's campaigns, most recently changed first",
+)
+def list_campaigns(request: HttpRequest, tenant_id: int) -> list[CampaignSummaryOut]:
+    with tenant_scope(request, tenant_id, Action.CAMPAIGN_VIEW) as tenant:
+        return [
+            CampaignSummaryOut(id=c.pk, name=c.name, subject=c.subject, status=c.status)
+            for c in selectors.campaign_list(tenant=tenant)
+        ]
+
+
+@router.post(
+    "/{tenant_id}/campaigns",
+    response={201: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Create a campaign draft",
+)
+def create_campaign(
+    request: HttpRequest, tenant_id: int, payload: CampaignIn
+) -> Status[CampaignOut]:
+    with tenant_scope(request, tenant_id, Action.CAMPAIGN_EDIT) as tenant:
+        campaign = services.campaign_create(
+            actor=actor_of(request), tenant=tenant, **_values(payload.dict())
+        )
+        return Status(201, campaign_out(campaign))
+
+
+@router.get(
+    "/{tenant_id}/campaigns/{campaign_id}",
+    response={200: CampaignOut, 403: DetailOut, 404: DetailOut},
+    summary="One campaign with its checklist and progress",
+)
+def get_campaign(request: HttpRequest, tenant_id: int, campaign_id: int) -> CampaignOut:
+    with tenant_scope(request, tenant_id, Action.CAMPAIGN_VIEW) as tenant:
+        return campaign_out(selectors.campaign_get(tenant=tenant, pk=campaign_id))
+
+
+@router.patch(
+    "/{tenant_id}/campaigns/{campaign_id}",
+    response={200: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Change a campaign draft (only the fields given)",
+)
+def update_campaign(
+    request: HttpRequest, tenant_id: int, campaign_id: int, payload: CampaignPatch
+) -> CampaignOut:
+    with tenant_scope(request, tenant_id, Action.CAMPAIGN_EDIT) as tenant:
+        campaign = selectors.campaign_get(tenant=tenant, pk=campaign_id)
+        given = payload.dict(exclude_unset=True)
+        updated = services.campaign_update(
+            actor=actor_of(request), tenant=tenant, campaign=campaign, **_values(given)
+        )
+        return campaign_out(updated)

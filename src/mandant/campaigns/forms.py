@@ -1,0 +1,93 @@
+"""Forms of the campaign pages. They only parse; the rules live in ``services``."""
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from mandant.contacts.selectors import lists_of_tenant, segments_of_tenant
+from mandant.content.selectors import block_choices, template_choices
+from mandant.sending.selectors import identity_list
+from mandant.tenants.models import Tenant
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    subject = forms.CharField(label=_("Subject"), max_length=255, required=False)
+    preheader = forms.CharField(
+        label=_("Preheader"),
+        max_length=255,
+        required=False,
+        help_text=_("The short text mail programs show after the subject."),
+    )
+    sender_identity = forms.TypedChoiceField(
+        label=_("Sender"), required=False, coerce=int, empty_value=None
+    )
+    sender_alias = forms.CharField(
+        label=_("Sender alias"),
+        max_length=100,
+        required=False,
+        help_text=_("Empty: the alias of the chosen sender."),
+    )
+    reply_to = forms.CharField(
+        label=_("Reply-to address"),
+        max_length=254,
+        required=False,
+        help_text=_("Empty: the reply-to address of the chosen sender."),
+    )
+    template = forms.TypedChoiceField(
+        label=_("Template"), required=False, coerce=int, empty_value=None
+    )
+    block_keys = forms.MultipleChoiceField(
+        label=_("Text blocks"),
+        required=False,
+        help_text=_("Put in where the template has {{ content }}, in this order."),
+    )
+    contact_list = forms.TypedChoiceField(
+        label=_("List"), required=False, coerce=int, empty_value=None
+    )
+    segment = forms.TypedChoiceField(
+        label=_("Segment"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=_("Choose a list or a segment."),
+    )
+    tracking = forms.BooleanField(label=_("Track opens and clicks"), required=False)
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        none = [("", "—")]
+        self.fields["sender_identity"].choices = none + [  # type: ignore[attr-defined]
+            (i.pk, str(i)) for i in identity_list(tenant)
+        ]
+        self.fields["template"].choices = none + [  # type: ignore[attr-defined]
+            (t.pk, t.name) for t in template_choices(tenant=tenant)
+        ]
+        self.fields["block_keys"].choices = [  # type: ignore[attr-defined]
+            (str(b.key), b.name) for b in block_choices(tenant=tenant)
+        ]
+        self.fields["contact_list"].choices = none + [  # type: ignore[attr-defined]
+            (cl.pk, cl.name) for cl in lists_of_tenant(tenant=tenant)
+        ]
+        self.fields["segment"].choices = none + [  # type: ignore[attr-defined]
+            (s.pk, s.name) for s in segments_of_tenant(tenant=tenant)
+        ]
+
+
+class FromDraftForm(forms.Form):
+    draft = forms.TypedChoiceField(label=_("Campaign draft"), coerce=int)
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=200,
+        required=False,
+        help_text=_("Empty: the name of the campaign draft."),
+    )
+
+    def __init__(self, *args: Any, drafts: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["draft"].choices = drafts  # type: ignore[attr-defined]
+
+
+class TestSendForm(forms.Form):
+    to_email = forms.CharField(label=_("Send a test to"), max_length=254)

@@ -1,0 +1,108 @@
+"""Campaigns of a tenant: what is sent (subject, template and text blocks), from whom, to whom.
+
+Only drafts exist in this round; the sending pipeline adds the other states.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
+
+from mandant.contacts.models import ContactList, Segment
+from mandant.content.models import ContentItem
+from mandant.sending.models import SenderIdentity
+from mandant.tenants.models import Tenant
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("draft")
+    # Reached only through the sending pipeline (not built yet).
+    SCHEDULED = "scheduled", _("scheduled")
+    SENDING = "sending", _("sending")
+    PAUSED = "paused", _("paused")
+    SENT = "sent", _("sent")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class Campaign(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(_("name"), max_length=200)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    preheader = models.CharField(_("preheader"), max_length=255, blank=True)
+    sender_identity = models.ForeignKey(
+        SenderIdentity,
+        verbose_name=_("sender"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    sender_alias = models.CharField(_("sender alias"), max_length=100, blank=True)
+    reply_to = models.CharField(_("reply-to address"), max_length=254, blank=True)
+    # The template is chosen by row; it may go to the bin later (the checklist says so).
+    template = models.ForeignKey(
+        ContentItem,
+        verbose_name=_("template"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    # Text blocks by lineage key (str UUIDs, ordered), put in at {{ content }}.
+    block_keys = models.JSONField(default=list, blank=True)
+    contact_list = models.ForeignKey(
+        ContactList,
+        verbose_name=_("list"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("segment"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    tracking = models.BooleanField(_("track opens and clicks"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+    objects: models.Manager["Campaign"] = ScopedManager(tenant="tenant")
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        indexes = [models.Index(fields=["tenant", "-updated_at"], name="campaign_tenant_updated")]
+        constraints = [
+            # A list or a segment, never both (neither while the draft is incomplete).
+            models.CheckConstraint(
+                condition=models.Q(contact_list__isnull=True) | models.Q(segment__isnull=True),
+                name="campaign_list_or_segment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

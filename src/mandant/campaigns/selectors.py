@@ -1,0 +1,61 @@
+"""Every read of campaigns used by views, the API and (later) the pipeline."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from mandant.accounts.roles import Action, grant_allows
+from mandant.campaigns.models import Campaign
+from mandant.contacts.models import Contact
+from mandant.contacts.selectors import sendable_contacts
+from mandant.core.actor import Actor, RoleGrant
+from mandant.core.errors import NotFound, PermissionDenied
+from mandant.tenants.models import Tenant
+from mandant.tenants.selectors import effective_grant
+
+
+def campaign_grant(actor: Actor, tenant: Tenant, action: Action) -> RoleGrant:
+    grant = effective_grant(actor, tenant)
+    if grant is None:
+        raise NotFound
+    if not grant_allows(grant.role, action, inherited=grant.inherited_for(tenant)):
+        raise PermissionDenied(_("Working on campaigns needs the role Editor."))
+    return grant
+
+
+def _pk(value: Any) -> int:
+    # A malformed id finds nothing (0 is never a primary key) instead of raising.
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def campaign_list(*, tenant: Tenant) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(tenant=tenant).order_by("-updated_at", "-pk")
+
+
+def campaign_get(*, tenant: Tenant, pk: Any) -> Campaign:
+    found = (
+        Campaign.objects.filter(tenant=tenant, pk=_pk(pk))
+        .select_related("sender_identity", "template", "contact_list", "segment")
+        .first()
+    )
+    if found is None:
+        raise NotFound
+    return found
+
+
+def campaign_recipients(*, campaign: Campaign) -> QuerySet[Contact] | None:
+    """The active recipients, id-ordered, or None while neither a list nor a segment is set."""
+    if campaign.contact_list_id is None and campaign.segment_id is None:
+        return None
+    return sendable_contacts(
+        tenant=campaign.tenant, contact_list=campaign.contact_list, segment=campaign.segment
+    )
+
+
+def recipient_count(*, campaign: Campaign) -> int:
+    recipients = campaign_recipients(campaign=campaign)
+    return 0 if recipients is None else recipients.count()

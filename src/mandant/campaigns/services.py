@@ -1,0 +1,403 @@
+"""Writes about campaigns: create, update, delete (drafts only), start from a campaign draft,
+and the test send.
+
+Every function takes the acting user and the tenant explicitly, checks the role, runs in one
+transaction and writes one audit row.
+"""
+
+import contextlib
+import smtplib
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.mail import get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from email_validator import EmailNotValidError, validate_email
+
+from mandant.accounts.roles import Action
+from mandant.audit.models import AuditEntry
+from mandant.audit.services import audit_record
+from mandant.campaigns.models import Campaign, CampaignStatus
+from mandant.campaigns.selectors import campaign_grant
+from mandant.contacts.models import Contact, ContactList, Segment
+from mandant.content.models import ContentItem, ContentKind
+from mandant.core.actor import Actor
+from mandant.sending.models import SenderIdentity
+from mandant.tenants.models import Tenant
+
+# Fields a caller may set; foreign keys are given as objects or ids of the same tenant.
+EDITABLE = (
+    "name",
+    "subject",
+    "preheader",
+    "sender_identity",
+    "sender_alias",
+    "reply_to",
+    "template",
+    "block_keys",
+    "contact_list",
+    "segment",
+    "tracking",
+)
+TEST_SENDS_PER_HOUR = 10
+
+
+def _row_of(model: Any, tenant: Tenant, value: Any, field: str, message: str) -> Any:
+    """The tenant's row for an object or id (None stays None); another tenant's is refused."""
+    if value in (None, "", 0):
+        return None
+    pk = value.pk if hasattr(value, "pk") else value
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise ValidationError({field: ValidationError(message, code="invalid")}) from None
+    row = model.objects.filter(tenant=tenant, pk=pk).first()
+    if row is None:
+        raise ValidationError({field: ValidationError(message, code="invalid")})
+    return row
+
+
+def _clean_email(value: str, field: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        return str(validate_email(value, check_deliverability=False).normalized)
+    except EmailNotValidError:
+        raise ValidationError(
+            {field: ValidationError(_("Enter a valid e-mail address."), code="invalid")}
+        ) from None
+
+
+def _clean_block_keys(tenant: Tenant, value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValidationError({"block_keys": _("Choose text blocks from the library.")})
+    keys: list[str] = []
+    for raw in value:
+        try:
+            key = str(uuid.UUID(str(raw)))
+        except ValueError:
+            raise ValidationError(
+                {"block_keys": _("“%(key)s” is not a text block of this tenant.") % {"key": raw}}
+            ) from None
+        if key not in keys:
+            keys.append(key)
+    found = {
+        str(k)
+        for k in ContentItem.objects.filter(
+            tenant=tenant, kind=ContentKind.TEXT_BLOCK, key__in=keys, deleted_at__isnull=True
+        ).values_list("key", flat=True)
+    }
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise ValidationError(
+            {"block_keys": _("“%(key)s” is not a text block of this tenant.") % {"key": missing[0]}}
+        )
+    return keys
+
+
+def _clean(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(_("Unknown field: %(name)s.") % {"name": ", ".join(sorted(unknown))})
+    clean: dict[str, Any] = {}
+    for field in ("name", "subject", "preheader", "sender_alias"):
+        if field in values:
+            clean[field] = " ".join(str(values[field] or "").split())
+    if "name" in clean and not clean["name"]:
+        raise ValidationError({"name": ValidationError(_("Please enter a name."), "required")})
+    limits = {"name": 200, "subject": 255, "preheader": 255, "sender_alias": 100}
+    for field, limit in limits.items():
+        if len(clean.get(field, "")) > limit:
+            raise ValidationError(
+                {field: _("At most %(limit)d characters, please.") % {"limit": limit}}
+            )
+    if "reply_to" in values:
+        clean["reply_to"] = _clean_email(values["reply_to"], "reply_to")
+    if "sender_identity" in values:
+        clean["sender_identity"] = _row_of(
+            SenderIdentity,
+            tenant,
+            values["sender_identity"],
+            "sender_identity",
+            _("Choose a sender of this tenant."),
+        )
+    if "template" in values:
+        template = _row_of(
+            ContentItem, tenant, values["template"], "template", _("Choose a template.")
+        )
+        if template is not None and (
+            template.kind != ContentKind.TEMPLATE or template.deleted_at is not None
+        ):
+            raise ValidationError({"template": _("Choose a template.")})
+        clean["template"] = template
+    if "block_keys" in values:
+        clean["block_keys"] = _clean_block_keys(tenant, values["block_keys"])
+    if "contact_list" in values:
+        clean["contact_list"] = _row_of(
+            ContactList, tenant, values["contact_list"], "contact_list", _("Choose a list.")
+        )
+    if "segment" in values:
+        clean["segment"] = _row_of(
+            Segment, tenant, values["segment"], "segment", _("Choose a segment.")
+        )
+    if "tracking" in values:
+        clean["tracking"] = bool(values["tracking"])
+    return clean
+
+
+def _apply_defaults(campaign: Campaign, clean: dict[str, Any]) -> None:
+    identity = clean.get("sender_identity")
+    # A newly chosen sender brings its alias and reply-to unless they were given too.
+    if identity is not None:
+        if not clean.get("sender_alias") and not campaign.sender_alias:
+            campaign.sender_alias = identity.alias
+        if not clean.get("reply_to") and not campaign.reply_to:
+            campaign.reply_to = identity.reply_to or identity.from_address
+
+
+def _check_audience(campaign: Campaign) -> None:
+    if campaign.contact_list_id is not None and campaign.segment_id is not None:
+        raise ValidationError(
+            {"segment": ValidationError(_("Choose a list or a segment, not both."), "invalid")}
+        )
+
+
+def _snapshot(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "name": campaign.name,
+        "subject": campaign.subject,
+        "sender_alias": campaign.sender_alias,
+        "reply_to": campaign.reply_to,
+        "template_id": campaign.template_id,
+        "block_keys": list(campaign.block_keys or []),
+        "list_id": campaign.contact_list_id,
+        "segment_id": campaign.segment_id,
+        "tracking": campaign.tracking,
+    }
+
+
+def campaign_create(*, actor: Actor, tenant: Tenant, **values: Any) -> Campaign:
+    grant = campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    values.setdefault("name", "")
+    clean = _clean(tenant, values)
+    campaign = Campaign(tenant=tenant, created_by=actor.user, updated_by=actor.user)
+    for field, value in clean.items():
+        setattr(campaign, field, value)
+    _apply_defaults(campaign, clean)
+    _check_audience(campaign)
+    with transaction.atomic():
+        campaign.save()
+        audit_record(
+            actor=actor,
+            action="campaign.create",
+            tenant=tenant,
+            grant=grant,
+            obj=campaign,
+            changes=_snapshot(campaign),
+        )
+    return campaign
+
+
+def _require_draft(campaign: Campaign, tenant: Tenant) -> None:
+    if campaign.tenant_id != tenant.pk:
+        raise ValidationError(_("This campaign belongs to another tenant."))
+    if campaign.status != CampaignStatus.DRAFT:
+        raise ValidationError(
+            _("Only drafts can be changed; this campaign is %(status)s.")
+            % {"status": campaign.get_status_display()},
+            code="not_draft",
+        )
+
+
+def campaign_update(*, actor: Actor, tenant: Tenant, campaign: Campaign, **values: Any) -> Campaign:
+    grant = campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    _require_draft(campaign, tenant)
+    clean = _clean(tenant, values)
+    before = _snapshot(campaign)
+    # Choosing a list clears the segment and the other way round, unless both were given.
+    if clean.get("contact_list") is not None and "segment" not in clean:
+        clean["segment"] = None
+    if clean.get("segment") is not None and "contact_list" not in clean:
+        clean["contact_list"] = None
+    for field, value in clean.items():
+        setattr(campaign, field, value)
+    _apply_defaults(campaign, clean)
+    _check_audience(campaign)
+    campaign.updated_by = actor.user
+    after = _snapshot(campaign)
+    with transaction.atomic():
+        campaign.save()
+        audit_record(
+            actor=actor,
+            action="campaign.update",
+            tenant=tenant,
+            grant=grant,
+            obj=campaign,
+            changes={k: [before[k], after[k]] for k in after if before[k] != after[k]},
+        )
+    return campaign
+
+
+def campaign_delete(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> None:
+    grant = campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    _require_draft(campaign, tenant)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="campaign.delete",
+            tenant=tenant,
+            grant=grant,
+            obj=campaign,
+            changes={"name": campaign.name},
+        )
+        campaign.delete()
+
+
+def campaign_from_draft(
+    *, actor: Actor, tenant: Tenant, draft: ContentItem, name: str = ""
+) -> Campaign:
+    """A new campaign with the subject, preheader, alias, reply-to, template and text blocks of
+    a campaign draft of the library (the template and blocks found by lineage key)."""
+    if (
+        draft.tenant_id != tenant.pk
+        or draft.kind != ContentKind.CAMPAIGN_DRAFT
+        or draft.deleted_at is not None
+    ):
+        raise ValidationError({"draft": _("Choose a campaign draft of this tenant.")})
+    template = None
+    if draft.template_key:
+        template = ContentItem.objects.filter(
+            tenant=tenant,
+            kind=ContentKind.TEMPLATE,
+            key=draft.template_key,
+            deleted_at__isnull=True,
+        ).first()
+    live_blocks = {
+        str(k)
+        for k in ContentItem.objects.filter(
+            tenant=tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            key__in=draft.block_keys or [],
+            deleted_at__isnull=True,
+        ).values_list("key", flat=True)
+    }
+    return campaign_create(
+        actor=actor,
+        tenant=tenant,
+        name=name or draft.name,
+        subject=draft.subject,
+        preheader=draft.preheader,
+        sender_alias=draft.sender_alias,
+        reply_to=draft.reply_to,
+        template=template,
+        block_keys=[k for k in draft.block_keys or [] if k in live_blocks],
+    )
+
+
+# --- test send -------------------------------------------------------------------------------
+
+
+def _sample_contact(actor: Actor, tenant: Tenant, to_email: str) -> Contact:
+    """The recipient of a test send: the actor's name at the given address. When the address is
+    a contact of the tenant, its row (so the unsubscribe link in the test mail works too)."""
+    existing = Contact.objects.filter(tenant=tenant, email=to_email).first()
+    sample = Contact(
+        tenant=tenant,
+        email=to_email,
+        first_name=actor.user.first_name,
+        last_name=actor.user.last_name,
+    )
+    if existing is not None:
+        sample.pk = existing.pk
+        sample.fields = existing.fields
+    return sample
+
+
+def campaign_test_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, to_email: str) -> str:
+    """Send the campaign to ``to_email`` over SMTP now. Returns the Message-ID.
+
+    Only when every checklist item but the recipients passes; at most TEST_SENDS_PER_HOUR per
+    campaign and hour.
+    """
+    from mandant.campaigns.checklist import campaign_checklist
+    from mandant.campaigns.message import build_campaign_message, personalise
+
+    grant = campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    if campaign.tenant_id != tenant.pk:
+        raise ValidationError(_("This campaign belongs to another tenant."))
+    to_email = _clean_email(to_email, "to_email")
+    if not to_email:
+        raise ValidationError({"to_email": ValidationError(_("Enter an e-mail address."))})
+    unmet = [c for c in campaign_checklist(campaign) if not c.ok and c.key != "recipients"]
+    if unmet:
+        raise ValidationError(
+            _("The checklist is not complete: %(items)s")
+            % {"items": "; ".join(c.label for c in unmet)},
+            code="checklist_unmet",
+        )
+    since = timezone.now() - timedelta(hours=1)
+    recent = AuditEntry.objects.filter(
+        tenant_id=tenant.pk,
+        action="campaign.test_send",
+        object_id=str(campaign.pk),
+        created_at__gte=since,
+    ).count()
+    if recent >= TEST_SENDS_PER_HOUR:
+        raise ValidationError(
+            _("At most %(count)d test sends per campaign and hour. Please try again later.")
+            % {"count": TEST_SENDS_PER_HOUR},
+            code="rate_limited",
+        )
+    skeleton = build_campaign_message(campaign)
+    data = personalise(skeleton, _sample_contact(actor, tenant, to_email))
+    _deliver(skeleton.envelope_from, to_email, data)
+    message_id = data.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode("ascii")
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="campaign.test_send",
+            tenant=tenant,
+            grant=grant,
+            obj=campaign,
+            changes={"to": to_email, "message_id": message_id},
+        )
+    return message_id
+
+
+def _deliver(envelope_from: str, to_email: str, data: bytes) -> None:
+    """Hand the finished bytes to the SMTP server of the EMAIL settings (as notices/delivery)."""
+    connection = get_connection(fail_silently=False)
+    if not isinstance(connection, SMTPBackend):
+        raise ValidationError(
+            _(
+                "Test sends need an SMTP server: the mail transport of this system keeps messages "
+                "instead of sending them."
+            ),
+            code="no_smtp",
+        )
+    try:
+        connection.open()
+        assert connection.connection is not None
+        refused = connection.connection.sendmail(envelope_from, [to_email], data)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ValidationError(
+            _("The mail server did not accept the test mail: %(reply)s") % {"reply": str(exc)},
+            code="smtp_failed",
+        ) from None
+    finally:
+        # Closing a broken connection must not hide the result.
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            connection.close()
+    if refused:
+        raise ValidationError(
+            _("The mail server did not accept the test mail: %(reply)s") % {"reply": str(refused)},
+            code="smtp_failed",
+        )

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from mandant.campaigns import views
+
+app_name = "campaigns"
+
+urlpatterns = [
+    path("", views.campaign_list, name="list"),
+    path("new/", views.campaign_new, name="new"),
+    path("<int:campaign_id>/", views.campaign_edit, name="edit"),
+    path("<int:campaign_id>/delete/", views.campaign_delete, name="delete"),
+    path("<int:campaign_id>/checklist/", views.campaign_checklist_view, name="checklist"),
+    path("<int:campaign_id>/test-send/", views.campaign_test_send, name="test_send"),
+    path("<int:campaign_id>/preview/", views.campaign_preview, name="preview"),
+    path("<int:campaign_id>/render/", views.campaign_render, name="render"),
+]

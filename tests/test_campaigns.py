@@ -1,0 +1,356 @@
+"""Campaigns: services, each checklist item, the test send over real SMTP, permissions, pages."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django_scopes import scope
+
+from campaign_support import ready_campaign, ready_tenant
+from mandant.accounts.roles import Role
+from mandant.accounts.services import membership_set, user_create
+from mandant.audit.models import AuditEntry
+from mandant.campaigns import services
+from mandant.campaigns.checklist import campaign_checklist
+from mandant.campaigns.models import Campaign, CampaignStatus
+from mandant.contacts import services as contacts
+from mandant.contacts.models import Contact, ContactStatus
+from mandant.content import services as content
+from mandant.content.models import ContentKind
+from mandant.core.actor import Actor
+from mandant.core.errors import NotFound, PermissionDenied
+from mandant.sending.models import SendingDomain
+
+PASSWORD = "correct-horse-battery-staple-7"
+
+
+@pytest.fixture
+def ready(world, monkeypatch):  # type: ignore[no-untyped-def]
+    return ready_tenant(world, monkeypatch)
+
+
+def checks(campaign: Campaign) -> dict[str, bool]:
+    with scope(tenant=campaign.tenant_id):
+        return {c.key: c.ok for c in campaign_checklist(campaign)}
+
+
+def member(world, tenant, email: str, role: Role):  # type: ignore[no-untyped-def]
+    user = user_create(email=email, password=PASSWORD, first_name="Vera")
+    membership_set(actor=Actor(user=world.olga), tenant=tenant, user=user, role=role)
+    return user
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+def test_create_takes_alias_and_reply_to_from_the_sender_and_is_audited(ready):
+    campaign = ready_campaign(ready)
+    assert campaign.status == CampaignStatus.DRAFT
+    assert campaign.sender_alias == "Kunde Drei"
+    assert campaign.reply_to == "antwort@kunde-drei.example"
+    assert campaign.created_by == ready.admin
+    entry = AuditEntry.objects.get(action="campaign.create")
+    assert entry.tenant_id == ready.tenant.pk and entry.object_id == str(campaign.pk)
+
+
+def test_a_list_and_a_segment_together_are_refused(ready):
+    with scope(tenant=ready.tenant.pk):
+        segment = contacts.segment_create(
+            actor=None, tenant=ready.tenant, name="Alle", rules={"conditions": []}
+        )
+    with pytest.raises(ValidationError) as caught:
+        ready_campaign(ready, segment=segment)
+    assert "segment" in caught.value.message_dict
+    assert not Campaign.objects.exists()
+    # On update, choosing a segment replaces the list.
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_update(
+            actor=ready.actor, tenant=ready.tenant, campaign=campaign, segment=segment.pk
+        )
+    assert campaign.contact_list_id is None and campaign.segment_id == segment.pk
+
+
+def test_foreign_rows_and_bad_values_are_refused(world, ready):
+    with scope(tenant=world.kunde1.pk):
+        foreign_list = contacts.list_create(actor=None, tenant=world.kunde1, name="Fremd")
+    for bad in (
+        {"contact_list": foreign_list.pk},
+        {"template": ready.block.pk},  # a text block is not a template
+        {"block_keys": ["not-a-uuid"]},
+        {"reply_to": "not an address"},
+        {"name": "   "},
+    ):
+        with pytest.raises(ValidationError):
+            ready_campaign(ready, **bad)
+    assert not Campaign.objects.exists()
+
+
+def test_update_and_delete_drafts_only(ready):
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_update(
+            actor=ready.actor, tenant=ready.tenant, campaign=campaign, subject="Neu"
+        )
+        assert Campaign.objects.get(pk=campaign.pk).subject == "Neu"
+        entry = AuditEntry.objects.get(action="campaign.update")
+        assert entry.changes == {"subject": ["Grüße zum Frühling", "Neu"]}
+        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SENT)
+        campaign.refresh_from_db()
+        with pytest.raises(ValidationError):
+            services.campaign_update(
+                actor=ready.actor, tenant=ready.tenant, campaign=campaign, subject="X"
+            )
+        with pytest.raises(ValidationError):
+            services.campaign_delete(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.DRAFT)
+        campaign.refresh_from_db()
+        services.campaign_delete(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+        assert not Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_create_from_a_campaign_draft_copies_its_fields(ready):
+    with scope(tenant=ready.tenant.pk):
+        draft = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.CAMPAIGN_DRAFT,
+            name="Sommerentwurf",
+            subject="Sommer",
+            preheader="Heiß",
+            sender_alias="Sommerteam",
+            reply_to="sommer@kunde-drei.example",
+            template=ready.template,
+            blocks=[ready.block],
+        )
+        campaign = services.campaign_from_draft(actor=ready.actor, tenant=ready.tenant, draft=draft)
+        with pytest.raises(ValidationError):
+            services.campaign_from_draft(
+                actor=ready.actor, tenant=ready.tenant, draft=ready.template
+            )
+    assert (campaign.name, campaign.subject, campaign.preheader) == (
+        "Sommerentwurf",
+        "Sommer",
+        "Heiß",
+    )
+    assert (campaign.sender_alias, campaign.reply_to) == ("Sommerteam", "sommer@kunde-drei.example")
+    assert campaign.template_id == ready.template.pk
+    assert campaign.block_keys == [str(ready.block.key)]
+
+
+# --- checklist -------------------------------------------------------------------------------
+
+
+def test_a_complete_campaign_passes_every_item(ready):
+    assert checks(ready_campaign(ready)) == {
+        "subject": True,
+        "sender": True,
+        "recipients": True,
+        "content": True,
+        "placeholders": True,
+        "unsubscribe": True,
+        "charset": True,
+        "readiness": True,
+    }
+
+
+def test_each_item_fails_on_its_own(ready):
+    assert not checks(ready_campaign(ready, subject=""))["subject"]
+    with scope(tenant=ready.tenant.pk):
+        no_sender = services.campaign_create(
+            actor=ready.actor, tenant=ready.tenant, name="x", subject="x", template=ready.template
+        )
+    assert not checks(no_sender)["sender"]
+    assert not checks(ready_campaign(ready, contact_list=None))["recipients"]
+    assert not checks(ready_campaign(ready, template=None, block_keys=[]))["content"]
+    assert not checks(ready_campaign(ready, preheader="{{ webversion_url }}"))["placeholders"]
+    assert not checks(ready_campaign(ready, subject="Nur 5 €"))["charset"]
+    # Every recipient unsubscribed: no active recipient left.
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        Contact.objects.filter(tenant=ready.tenant).update(status=ContactStatus.UNSUBSCRIBED)
+    assert not checks(campaign)["recipients"]
+
+
+def test_the_unsubscribe_item_names_the_part_without_the_link(ready):
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        content.item_update(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            item=ready.template,
+            html="<p>{{ content }}</p>",
+            text="{{ content }}\n{{ unsubscribe_url }}",
+        )
+        campaign.refresh_from_db()
+        item = {c.key: c for c in campaign_checklist(campaign)}["unsubscribe"]
+    assert not item.ok and "HTML part" in item.hint and "text part" not in item.hint
+    assert item.fix_url.endswith(f"/content/{ready.template.pk}/")
+
+
+def test_the_readiness_item_follows_the_tenant(ready):
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        SendingDomain.objects.filter(pk=ready.domain.pk).update(status="pending")
+        item = {c.key: c for c in campaign_checklist(campaign)}["readiness"]
+    assert not item.ok and item.hint and "/setup/sending/" in item.fix_url
+
+
+def test_a_template_in_the_bin_counts_as_no_content(ready):
+    campaign = ready_campaign(ready, block_keys=[])
+    with scope(tenant=ready.tenant.pk):
+        content.item_delete(actor=ready.actor, tenant=ready.tenant, item=ready.template)
+        campaign.refresh_from_db()
+    assert not checks(campaign)["content"]
+
+
+# --- test send ------------------------------------------------------------------------------
+
+
+def test_test_send_arrives_over_smtp_with_the_actors_name_and_is_audited(ready, smtp):
+    campaign = ready_campaign(ready, contact_list=None)  # recipients are not needed for a test
+    with scope(tenant=ready.tenant.pk):
+        message_id = services.campaign_test_send(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            campaign=campaign,
+            to_email="Pruefer@Example.org",
+        )
+    [received] = smtp.handler.received
+    assert received.rcpt_tos == ["Pruefer@example.org"]
+    message = received.message
+    assert message["Message-ID"] == f"<{message_id}>"
+    assert "Hello Carl," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    entry = AuditEntry.objects.get(action="campaign.test_send")
+    assert entry.changes["to"] == "Pruefer@example.org"
+
+
+def test_test_send_needs_the_checklist_and_is_rate_limited(ready, smtp):
+    incomplete = ready_campaign(ready, subject="")
+    with scope(tenant=ready.tenant.pk), pytest.raises(ValidationError) as caught:
+        services.campaign_test_send(
+            actor=ready.actor, tenant=ready.tenant, campaign=incomplete, to_email="t@example.org"
+        )
+    assert "subject" in str(caught.value)
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        for _ in range(services.TEST_SENDS_PER_HOUR):
+            services.campaign_test_send(
+                actor=ready.actor, tenant=ready.tenant, campaign=campaign, to_email="t@example.org"
+            )
+        with pytest.raises(ValidationError) as caught:
+            services.campaign_test_send(
+                actor=ready.actor, tenant=ready.tenant, campaign=campaign, to_email="t@example.org"
+            )
+    assert caught.value.code == "rate_limited"
+    assert len(smtp.handler.received) == services.TEST_SENDS_PER_HOUR
+
+
+def test_a_refused_recipient_is_reported_not_audited(ready, smtp):
+    smtp.handler.refuse.add("nobody@example.org")
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk), pytest.raises(ValidationError) as caught:
+        services.campaign_test_send(
+            actor=ready.actor, tenant=ready.tenant, campaign=campaign, to_email="nobody@example.org"
+        )
+    assert caught.value.code == "smtp_failed" and "550" in str(caught.value)
+    assert not AuditEntry.objects.filter(action="campaign.test_send").exists()
+
+
+# --- permissions ------------------------------------------------------------------------------
+
+
+def test_viewers_see_editors_change_outsiders_get_not_found(world, ready):
+    viewer = Actor(user=member(world, ready.tenant, "viewer@kunde-drei.example", Role.VIEWER))
+    editor = Actor(user=member(world, ready.tenant, "editor@kunde-drei.example", Role.EDITOR))
+    with scope(tenant=ready.tenant.pk):
+        with pytest.raises(PermissionDenied):
+            services.campaign_create(actor=viewer, tenant=ready.tenant, name="x")
+        campaign = services.campaign_create(actor=editor, tenant=ready.tenant, name="x")
+        with pytest.raises(PermissionDenied):
+            services.campaign_delete(actor=viewer, tenant=ready.tenant, campaign=campaign)
+        with pytest.raises(NotFound):
+            services.campaign_create(actor=Actor(user=world.eve), tenant=ready.tenant, name="x")
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def test_pages_create_edit_check_preview_and_test_send(world, ready, smtp):
+    client = world.client_for(ready.admin)
+    base = f"/t/{ready.tenant.slug}/campaigns/"
+    page = client.get(base).content.decode()
+    assert 'data-testid="campaign-new"' in page and 'data-testid="campaigns-link"' in page
+    assert client.get(base + "new/").status_code == 200
+    bad = client.post(base + "new/", {"start": "blank", "name": "", "subject": "Grüße"})
+    assert bad.status_code == 422 and 'value="Grüße"' in bad.content.decode()
+    response = client.post(
+        base + "new/",
+        {
+            "start": "blank",
+            "name": "Herbst",
+            "subject": "Herbstgrüße",
+            "sender_identity": ready.identity.pk,
+            "template": ready.template.pk,
+            "block_keys": [str(ready.block.key)],
+            "contact_list": ready.contact_list.pk,
+        },
+    )
+    assert response.status_code == 302
+    with scope(tenant=ready.tenant.pk):
+        campaign = Campaign.objects.get(name="Herbst")
+    url = f"{base}{campaign.pk}/"
+    assert response["Location"] == url
+    page = client.get(url + "checklist/").content.decode()
+    assert page.count('data-ok="1"') == 8
+    # No send button or route before the pipeline exists: only the test send.
+    assert "/send/" not in page and 'action="' + url + 'test-send/"' in page
+    preview = client.get(url + "preview/").content.decode()
+    assert "Herbstgrüße" in preview and "Viele Grüße aus Berlin" in preview
+    rendered = client.get(url + "render/")
+    assert "sandbox" in rendered["Content-Security-Policy"]
+    assert "Hello Carl," in rendered.content.decode()
+    sent = client.post(url + "test-send/", {"to_email": "pruefer@example.org"})
+    assert sent.status_code == 302
+    assert smtp.handler.to("pruefer@example.org")
+    edited = client.post(url, {"name": "Herbst 2", "subject": "", "contact_list": ""})
+    assert edited.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.name == "Herbst 2" and campaign.contact_list_id is None
+    page = client.get(url + "checklist/").content.decode()
+    assert 'data-key="subject" data-ok="0"' in page and "#id_subject" in page
+    failed = client.post(url + "test-send/", {"to_email": "pruefer@example.org"})
+    assert failed.status_code == 422
+    assert client.post(url + "delete/").status_code == 302
+    with scope(tenant=ready.tenant.pk):
+        assert not Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_viewer_pages_are_read_only(world, ready):
+    campaign = ready_campaign(ready)
+    viewer = member(world, ready.tenant, "viewer@kunde-drei.example", Role.VIEWER)
+    client = world.client_for(viewer)
+    url = f"/t/{ready.tenant.slug}/campaigns/{campaign.pk}/"
+    page = client.get(url).content.decode()
+    assert 'data-testid="campaign-save"' not in page and "disabled" in page
+    assert client.post(url, {"name": "x"}).status_code == 403
+    assert client.get(f"/t/{ready.tenant.slug}/campaigns/new/").status_code == 403
+    assert client.post(url + "test-send/", {"to_email": "a@example.org"}).status_code == 403
+    assert 'data-testid="test-send"' not in client.get(url + "checklist/").content.decode()
+
+
+def test_create_from_draft_page(world, ready):
+    with scope(tenant=ready.tenant.pk):
+        draft = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.CAMPAIGN_DRAFT,
+            name="Entwurf",
+            subject="Aus dem Entwurf",
+            template=ready.template,
+        )
+    client = world.client_for(ready.admin)
+    base = f"/t/{ready.tenant.slug}/campaigns/"
+    assert 'data-testid="from-draft"' in client.get(base + "new/").content.decode()
+    response = client.post(base + "new/", {"start": "draft", "draft": draft.pk, "name": ""})
+    assert response.status_code == 302
+    with scope(tenant=ready.tenant.pk):
+        assert Campaign.objects.get().subject == "Aus dem Entwurf"
