@@ -6,9 +6,10 @@ The handler records every accepted message and every connection (EHLO/HELO), ans
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -35,6 +36,10 @@ class Received:
 class RecordingHandler:
     refuse: set[str] = field(default_factory=set)  # answered 550 at RCPT TO
     defer: set[str] = field(default_factory=set)  # answered 451 at RCPT TO
+    delay: float = 0.0  # seconds before each RCPT TO answer: a slow server, for the crash test
+    # Called with the session at each RCPT TO, before the answer (the crash test kills a
+    # worker there: while it waits for the answer, no message of it can have been accepted).
+    on_rcpt: Callable[[Any], None] | None = None
     received: list[Received] = field(default_factory=list)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,6 +55,10 @@ class RecordingHandler:
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if self.on_rcpt is not None:
+            self.on_rcpt(session)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if address.lower() in self.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if address.lower() in self.defer:

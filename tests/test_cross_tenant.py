@@ -969,6 +969,15 @@ def campaigns_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, li
             methods=("post",),
             form={"to_email": "probe@example.org"},
         ),
+        "campaigns:progress": on_id("campaigns:progress", f"{c}/progress/", methods=("get",)),
+        # The probe campaign is an incomplete draft: the control's send, pause, resume and
+        # cancel are refused with a message (302), never a 404.
+        **{
+            f"campaigns:{action}": on_id(
+                f"campaigns:{action}", f"{c}/{action}/", own=("post",), methods=("post",)
+            )
+            for action in ("send", "pause", "resume", "cancel")
+        },
         "campaigns:delete": [
             Probe("campaigns:delete", base + f"{ids['spare1']}/delete/", methods=("post",)),
             Probe(
@@ -996,6 +1005,26 @@ def campaigns_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, li
                 f"/api/v1/tenants/{home.pk}/campaigns/{c}",
                 kind="api",
                 control_url=f"{api}/{c}",
+            ),
+        ],
+        # The draft's checklist is unmet: the control is answered 409 with the items.
+        "api:send_campaign": [
+            Probe(
+                "api:send_campaign",
+                f"{api}/{c}/send",
+                kind="api",
+                method="post",
+                body={},
+                control_statuses=(409,),
+            ),
+            Probe(
+                "api:send_campaign",
+                f"/api/v1/tenants/{home.pk}/campaigns/{c}/send",
+                kind="api",
+                method="post",
+                body={},
+                control_url=f"{api}/{c}/send",
+                control_statuses=(409,),
             ),
         ],
         # The same path as api:get_campaign; ninja names each operation.

@@ -1,11 +1,12 @@
 """Campaigns of a tenant, under ``/api/v1/tenants/{id}/campaigns``.
 
 Every handler opens the tenant's scope itself and looks every id up inside that tenant: an id
-of another tenant is a 404. Sending is not offered yet (no route until the pipeline exists).
+of another tenant is a 404. ``POST …/{cid}/send`` starts the sending pipeline.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -20,6 +21,7 @@ from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.campaigns import selectors, services
 from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.models import Campaign, CampaignStatus
+from mandant.campaigns.pipeline import delivery_counts
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import tenant_get_for_actor
 
@@ -110,8 +112,9 @@ def tenant_scope(request: HttpRequest, tenant_id: int, action: Action) -> Iterat
 
 
 def campaign_out(campaign: Campaign) -> CampaignOut:
-    recipients = selectors.recipient_count(campaign=campaign)
     is_draft = campaign.status == CampaignStatus.DRAFT
+    recipients = selectors.recipient_count(campaign=campaign) if is_draft else 0
+    counts = delivery_counts(campaign)
     return CampaignOut(
         id=campaign.pk,
         name=campaign.name,
@@ -129,10 +132,9 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
         checklist=[
             CheckOut(key=c.key, ok=c.ok, label=c.label) for c in campaign_checklist(campaign)
         ],
-        # Drafts only in this round: nothing sent yet, every recipient remains.
-        sent=0,
-        failed=0,
-        remaining=recipients if is_draft else 0,
+        sent=counts["sent"],
+        failed=counts["failed"],
+        remaining=recipients if is_draft else counts["remaining"],
     )
 
 
@@ -189,3 +191,26 @@ def update_campaign(
             actor=actor_of(request), tenant=tenant, campaign=campaign, **_values(given)
         )
         return campaign_out(updated)
+
+
+class SendIn(Schema):
+    at: datetime | None = None  # a time in the future schedules the send
+
+
+@router.post(
+    "/{tenant_id}/campaigns/{campaign_id}/send",
+    response={202: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Send the campaign now or at a time (409 with the unmet checklist items)",
+)
+def send_campaign(
+    request: HttpRequest, tenant_id: int, campaign_id: int, payload: SendIn | None = None
+) -> Status[CampaignOut]:
+    with tenant_scope(request, tenant_id, Action.CAMPAIGN_EDIT) as tenant:
+        campaign = selectors.campaign_get(tenant=tenant, pk=campaign_id)
+        sent = services.campaign_send(
+            actor=actor_of(request),
+            tenant=tenant,
+            campaign=campaign,
+            at=payload.at if payload else None,
+        )
+        return Status(202, campaign_out(sent))

@@ -1,6 +1,7 @@
 """Campaigns of a tenant: what is sent (subject, template and text blocks), from whom, to whom.
 
-Only drafts exist in this round; the sending pipeline adds the other states.
+The sending pipeline (campaigns.pipeline) moves a campaign on from draft and keeps one
+Delivery row per recipient.
 """
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from mandant.tenants.models import Tenant
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("draft")
-    # Reached only through the sending pipeline (not built yet).
+    # Reached only through the sending pipeline (campaigns.pipeline).
     SCHEDULED = "scheduled", _("scheduled")
     SENDING = "sending", _("sending")
     PAUSED = "paused", _("paused")
@@ -71,6 +72,12 @@ class Campaign(models.Model):
         _("status"), max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
     tracking = models.BooleanField(_("track opens and clicks"), default=False)
+    # Set by the sending pipeline: when sending was asked for and when the last delivery ended.
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    # Every delivery row exists (prepare_campaign walked all recipients); only then can the
+    # campaign be finished.
+    prepared_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -106,3 +113,46 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    RETRY = "retry", _("retry")
+    SENT = "sent", _("sent")
+    FAILED = "failed", _("failed")
+
+
+class Delivery(models.Model):
+    """One recipient of a campaign. Unique per (campaign, contact): claimed and marked in one
+    transaction, so a killed or repeated batch neither sends twice nor skips anyone."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # No foreign key: deleting a contact must not rewrite the history of sent campaigns.
+    contact_id = models.BigIntegerField()
+    email = models.CharField(max_length=254)
+    status = models.CharField(
+        max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    smtp_response = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects: models.Manager["Delivery"] = ScopedManager(tenant="tenant")
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        indexes = [
+            models.Index(fields=["tenant", "campaign", "status"], name="delivery_tenant_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact_id"], name="delivery_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.email}"

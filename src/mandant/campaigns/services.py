@@ -401,3 +401,122 @@ def _deliver(envelope_from: str, to_email: str, data: bytes) -> None:
             _("The mail server did not accept the test mail: %(reply)s") % {"reply": str(refused)},
             code="smtp_failed",
         )
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def _require_status(campaign: Campaign, tenant: Tenant, allowed: tuple[str, ...]) -> None:
+    if campaign.tenant_id != tenant.pk:
+        raise ValidationError(_("This campaign belongs to another tenant."))
+    if campaign.status not in allowed:
+        raise ValidationError(
+            _("This is not possible while the campaign is %(status)s.")
+            % {"status": campaign.get_status_display()},
+            code="wrong_status",
+        )
+
+
+def _set_status(
+    *, actor: Actor, tenant: Tenant, campaign: Campaign, status: str, action: str, **extra: Any
+) -> Campaign:
+    grant = campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    before = campaign.status
+    campaign.status = status
+    campaign.updated_by = actor.user
+    for field, value in extra.items():
+        setattr(campaign, field, value)
+    with transaction.atomic():
+        campaign.save(update_fields=["status", "updated_by", "updated_at", *extra])
+        audit_record(
+            actor=actor,
+            action=action,
+            tenant=tenant,
+            grant=grant,
+            obj=campaign,
+            changes={"status": [before, status]},
+        )
+        if status == CampaignStatus.SENDING or status == CampaignStatus.SCHEDULED:
+            _enqueue_prepare(campaign)
+    return campaign
+
+
+def _enqueue_prepare(campaign: Campaign) -> None:
+    from mandant.campaigns import pipeline, tasks
+
+    task = tasks.prepare_campaign
+    if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at is not None:
+        task = task.using(run_after=campaign.send_at)
+    # Enqueued in the status change's transaction: with the database task backend the task row
+    # commits (or not) together with the status.
+    task.enqueue(campaign.pk, pipeline.batch_size())
+
+
+def campaign_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, at: Any = None) -> Campaign:
+    """Send the draft now, or at ``at`` (scheduled). The checklist must pass; otherwise a
+    ValidationError (code ``checklist_unmet``) whose messages are the unmet items."""
+    from mandant.campaigns.checklist import campaign_checklist
+
+    campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    _require_status(campaign, tenant, (CampaignStatus.DRAFT,))
+    unmet = [c for c in campaign_checklist(campaign) if not c.ok]
+    if unmet:
+        raise ValidationError(
+            {"checklist": [ValidationError(c.label, code="checklist_unmet") for c in unmet]}
+        )
+    now = timezone.now()
+    if at is not None and timezone.is_naive(at):
+        at = timezone.make_aware(at)
+    scheduled = at is not None and at > now
+    if scheduled:
+        from mandant.campaigns import tasks
+
+        if not tasks.prepare_campaign.get_backend().supports_defer:
+            raise ValidationError(
+                {"at": ValidationError(_("Scheduling needs the task worker."), code="invalid")}
+            )
+    return _set_status(
+        actor=actor,
+        tenant=tenant,
+        campaign=campaign,
+        status=CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING,
+        action="campaign.send",
+        send_at=at if scheduled else now,
+    )
+
+
+def campaign_pause(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:
+    _require_status(campaign, tenant, (CampaignStatus.SENDING, CampaignStatus.SCHEDULED))
+    return _set_status(
+        actor=actor,
+        tenant=tenant,
+        campaign=campaign,
+        status=CampaignStatus.PAUSED,
+        action="campaign.pause",
+    )
+
+
+def campaign_resume(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:
+    """Sending again; the open deliveries are batched anew (rows already sent are skipped)."""
+    _require_status(campaign, tenant, (CampaignStatus.PAUSED, CampaignStatus.SENDING))
+    return _set_status(
+        actor=actor,
+        tenant=tenant,
+        campaign=campaign,
+        status=CampaignStatus.SENDING,
+        action="campaign.resume",
+    )
+
+
+def campaign_cancel(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:
+    _require_status(
+        campaign, tenant, (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+    )
+    return _set_status(
+        actor=actor,
+        tenant=tenant,
+        campaign=campaign,
+        status=CampaignStatus.CANCELLED,
+        action="campaign.cancel",
+        finished_at=timezone.now(),
+    )

@@ -13,4 +13,11 @@ urlpatterns = [
     path("<int:campaign_id>/test-send/", views.campaign_test_send, name="test_send"),
     path("<int:campaign_id>/preview/", views.campaign_preview, name="preview"),
     path("<int:campaign_id>/render/", views.campaign_render, name="render"),
+    path("<int:campaign_id>/progress/", views.campaign_progress, name="progress"),
+    *(
+        path(
+            f"<int:campaign_id>/{action}/", views.campaign_control, {"action": action}, name=action
+        )
+        for action in ("send", "pause", "resume", "cancel")
+    ),
 ]

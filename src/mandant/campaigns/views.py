@@ -5,9 +5,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +23,7 @@ from mandant.campaigns.message import (
     split_personal,
 )
 from mandant.campaigns.models import Campaign, CampaignStatus
+from mandant.campaigns.pipeline import delivery_counts
 from mandant.contacts.models import Contact
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import live_items_of_kind
@@ -160,9 +162,67 @@ def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
     return render(
         request,
         "campaigns/edit.html",
-        {"section": "campaigns", "campaign": campaign, "form": form, "may_edit": may_edit},
+        {
+            "section": "campaigns",
+            "campaign": campaign,
+            "form": form,
+            "may_edit": may_edit,
+            "may_send": _may_edit(request),
+            "ready_to_send": campaign.status == CampaignStatus.DRAFT
+            and _may_edit(request)
+            and all(c.ok for c in campaign_checklist(campaign)),
+            "progress": None if campaign.status == CampaignStatus.DRAFT else _progress(campaign),
+            "live": campaign.status in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED),
+        },
         status=status,
     )
+
+
+def _progress(campaign: Campaign) -> dict[str, Any]:
+    counts = delivery_counts(campaign)
+    done = counts["sent"] + counts["failed"]
+    total = counts["total"]
+    live = campaign.status in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
+    return {
+        **counts,
+        "done": done,
+        "percent": 100 if not total else done * 100 // total,
+        # The polling script (app.js) reloads the page once the status is "done".
+        "status": "running" if live else "done",
+        "campaign_status": campaign.status,
+    }
+
+
+@tenant_view(Action.CAMPAIGN_VIEW)
+@require_GET
+def campaign_progress(request: TenantRequest, campaign_id: int) -> HttpResponse:
+    return JsonResponse(_progress(_campaign(request, campaign_id)))
+
+
+# Each button of the sending controls: the service and the message after it.
+_SEND_ACTIONS = {
+    "send": (services.campaign_send, gettext_lazy("The campaign is being sent.")),
+    "pause": (services.campaign_pause, gettext_lazy("The campaign was paused.")),
+    "resume": (services.campaign_resume, gettext_lazy("The campaign is being sent again.")),
+    "cancel": (services.campaign_cancel, gettext_lazy("The campaign was cancelled.")),
+}
+
+
+@tenant_view(Action.CAMPAIGN_EDIT)
+@require_POST
+def campaign_control(request: TenantRequest, campaign_id: int, action: str) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    if action not in _SEND_ACTIONS:
+        raise Http404
+    service, done = _SEND_ACTIONS[action]
+    try:
+        service(actor=request.actor, tenant=request.tenant, campaign=campaign)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, str(done))
+    return redirect("campaigns:edit", request.tenant.slug, campaign.pk)
 
 
 @tenant_view(Action.CAMPAIGN_EDIT)

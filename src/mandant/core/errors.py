@@ -32,6 +32,9 @@ CONFLICT_CODES = frozenset(
         "included_in_edition",
         "not_active",
         "no_price",
+        # campaigns: sending with an unmet checklist; pause/resume/cancel in the wrong state.
+        "checklist_unmet",
+        "wrong_status",
     }
 )
 

@@ -74,6 +74,11 @@ document.addEventListener("DOMContentLoaded", () => {
           if (label) status.textContent = label;
           status.className = `status job-${job.status}`;
         }
+        // Further numbers of the same answer, by name (a campaign's sent, failed, remaining).
+        box.querySelectorAll("[data-job-field]").forEach((field) => {
+          const value = job[field.dataset.jobField];
+          if (value !== undefined) field.textContent = value;
+        });
         if (job.status === "done" || job.status === "failed") {
           window.location.reload();
           return;

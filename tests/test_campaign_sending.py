@@ -1,0 +1,405 @@
+"""The sending pipeline: a campaign through the real task worker to a real SMTP server."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django_scopes import scope, scopes_disabled
+
+from campaign_support import ready_campaign, ready_tenant
+from mandant.campaigns import pipeline, services
+from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from mandant.contacts.models import Contact, ContactStatus, ListMembership
+from user_support import Api
+from worker import DATABASE_TASKS, IMMEDIATE_TASKS, run_worker_once
+
+N = 40
+
+
+@pytest.fixture
+def ready(world, monkeypatch):  # type: ignore[no-untyped-def]
+    return ready_tenant(world, monkeypatch)
+
+
+def add_contacts(ready, count: int, prefix: str = "c") -> list[Contact]:  # type: ignore[no-untyped-def]
+    with scope(tenant=ready.tenant.pk):
+        contacts = Contact.objects.bulk_create(
+            [
+                Contact(
+                    tenant=ready.tenant, email=f"{prefix}{i:04d}@example.net", first_name=f"N{i}"
+                )
+                for i in range(count)
+            ]
+        )
+        contacts = list(Contact.objects.filter(email__startswith=prefix, tenant=ready.tenant))
+        ListMembership.objects.bulk_create(
+            [
+                ListMembership(tenant=ready.tenant, contact_list=ready.contact_list, contact=c)
+                for c in contacts
+            ]
+        )
+    return contacts
+
+
+def send(ready, campaign):  # type: ignore[no-untyped-def]
+    with scope(tenant=ready.tenant.pk):
+        return services.campaign_send(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+
+
+def fresh(campaign: Campaign) -> Campaign:
+    with scopes_disabled():
+        return Campaign.objects.get(pk=campaign.pk)
+
+
+def recipients_of(smtp) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(r for received in smtp.handler.received for r in received.rcpt_tos)
+
+
+def test_every_active_contact_gets_exactly_one_message(world, ready, smtp, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.CAMPAIGN_BATCH_SIZE = 7  # several batches
+    contacts = add_contacts(ready, N)
+    with scope(tenant=ready.tenant.pk):
+        Contact.objects.filter(pk=contacts[0].pk).update(status=ContactStatus.UNSUBSCRIBED)
+        Contact.objects.filter(pk=contacts[1].pk).update(status=ContactStatus.BOUNCED)
+    campaign = ready_campaign(ready)
+    send(ready, campaign)
+    expected = sorted([c.email for c in contacts[2:]] + [ready.anna.email, ready.bert.email])
+    assert recipients_of(smtp) == expected
+    campaign = fresh(campaign)
+    assert campaign.status == CampaignStatus.SENT and campaign.finished_at is not None
+    assert pipeline.delivery_counts(campaign) == {
+        "sent": N,
+        "failed": 0,
+        "remaining": 0,
+        "total": N,
+    }
+    message = smtp.handler.to(ready.anna.email)[0].message
+    assert message["List-Unsubscribe"].startswith("<http")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "DKIM-Signature" in message
+    assert str(message["Subject"]) == "Grüße zum Frühling"
+    with scopes_disabled():
+        delivery = Delivery.objects.get(campaign=campaign, contact_id=ready.anna.pk)
+        ids = set(Delivery.objects.filter(campaign=campaign).values_list("message_id", flat=True))
+    assert delivery.status == DeliveryStatus.SENT
+    assert delivery.smtp_response.startswith("250")
+    assert message["Message-ID"] == f"<{delivery.message_id}>"
+    assert len(ids) == N  # one Message-ID per delivery
+    # Running the pipeline again sends nobody twice.
+    pipeline.prepare(campaign.pk)
+    with scopes_disabled():
+        first, last = Delivery.objects.order_by("pk").values_list("pk", flat=True)[:: N - 1]
+    pipeline.send_batch(campaign.pk, first, last)
+    assert len(smtp.handler.received) == N
+
+
+def test_a_refused_address_is_failed_with_the_reply_and_a_deferred_one_retries(
+    world, ready, smtp, settings
+):
+    settings.TASKS = IMMEDIATE_TASKS
+    smtp.handler.refuse.add(ready.anna.email)
+    smtp.handler.defer.add(ready.bert.email)
+    add_contacts(ready, 3)
+    campaign = ready_campaign(ready)
+    send(ready, campaign)
+    with scopes_disabled():
+        anna = Delivery.objects.get(campaign=campaign, contact_id=ready.anna.pk)
+        bert = Delivery.objects.get(campaign=campaign, contact_id=ready.bert.pk)
+    assert anna.status == DeliveryStatus.FAILED
+    assert anna.smtp_response.startswith("550") and "User unknown" in anna.smtp_response
+    assert bert.status == DeliveryStatus.RETRY and bert.next_attempt_at is not None
+    assert bert.attempts == 1 and bert.smtp_response.startswith("451")
+    campaign = fresh(campaign)
+    assert campaign.status == CampaignStatus.SENDING  # the retry is still open
+    assert pipeline.delivery_counts(campaign) == {
+        "sent": 3,
+        "failed": 1,
+        "remaining": 1,
+        "total": 5,
+    }
+    # Once the server takes it and the retry is due, the campaign finishes.
+    smtp.handler.defer.clear()
+    with scopes_disabled():
+        Delivery.objects.filter(pk=bert.pk).update(
+            next_attempt_at=bert.next_attempt_at - timedelta(days=1)
+        )
+    pipeline.send_batch(campaign.pk, bert.pk, bert.pk)
+    assert len(smtp.handler.to(ready.bert.email)) == 1
+    assert fresh(campaign).status == CampaignStatus.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pause_stops_resume_finishes_cancel_stops(world, ready, smtp, settings):
+    settings.TASKS = DATABASE_TASKS
+    add_contacts(ready, 10)
+    campaign = ready_campaign(ready)
+    campaign = send(ready, campaign)
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_pause(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+    run_worker_once()
+    assert smtp.handler.received == []
+    campaign = fresh(campaign)
+    assert campaign.status == CampaignStatus.PAUSED
+    assert pipeline.delivery_counts(campaign)["remaining"] == 12
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_resume(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+    run_worker_once()
+    assert len(recipients_of(smtp)) == 12 == len(set(recipients_of(smtp)))
+    assert fresh(campaign).status == CampaignStatus.SENT
+
+    second = ready_campaign(ready, name="Zweite")
+    second = send(ready, second)
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_cancel(actor=ready.actor, tenant=ready.tenant, campaign=second)
+        with pytest.raises(ValidationError):
+            services.campaign_resume(actor=ready.actor, tenant=ready.tenant, campaign=second)
+    run_worker_once()
+    assert len(smtp.handler.received) == 12
+    assert fresh(second).status == CampaignStatus.CANCELLED
+
+
+def test_pausing_in_the_middle_stops_between_messages(world, ready, smtp, settings, monkeypatch):
+    settings.TASKS = IMMEDIATE_TASKS
+    add_contacts(ready, 10)
+    monkeypatch.setattr(pipeline, "STATUS_CHECK_SECONDS", 0)
+    campaign = ready_campaign(ready)
+    real_send = pipeline.Sender.send
+
+    def send_then_pause(self, wire):  # type: ignore[no-untyped-def]
+        outcome = real_send(self, wire)
+        if len(smtp.handler.received) == 3:
+            Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+        return outcome
+
+    monkeypatch.setattr(pipeline.Sender, "send", send_then_pause)
+    send(ready, campaign)
+    assert len(smtp.handler.received) == 3
+    assert pipeline.delivery_counts(fresh(campaign))["remaining"] == 9
+
+
+def test_send_refuses_an_unmet_checklist(world, ready, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    campaign = ready_campaign(ready, subject="")
+    with scope(tenant=ready.tenant.pk), pytest.raises(ValidationError) as info:
+        services.campaign_send(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+    assert info.value.messages
+    assert fresh(campaign).status == CampaignStatus.DRAFT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scheduled_send_waits_for_its_time(world, ready, smtp, settings):
+    from django.utils import timezone
+
+    settings.TASKS = DATABASE_TASKS
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_send(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            campaign=campaign,
+            at=timezone.now() + timedelta(hours=1),
+        )
+    run_worker_once()
+    assert fresh(campaign).status == CampaignStatus.SCHEDULED
+    assert smtp.handler.received == []
+
+
+def test_api_send_answers_202_and_reports_progress(world, ready, smtp, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    add_contacts(ready, 3)
+    campaign = ready_campaign(ready)
+    api = Api(world.api_key(ready.admin, ready.tenant))
+    base = f"/tenants/{ready.tenant.pk}/campaigns/{campaign.pk}"
+    response = api.post(base + "/send", {})
+    assert response.status_code == 202, response.content
+    body = api.get(base).json()
+    assert (body["status"], body["sent"], body["failed"], body["remaining"]) == ("sent", 5, 0, 0)
+    assert len(smtp.handler.received) == 5
+    # Sent once: a second send is a conflict, not a second mailing.
+    again = api.post(base + "/send", {})
+    assert again.status_code == 409
+    assert len(smtp.handler.received) == 5
+
+
+def test_api_send_answers_409_with_the_unmet_checklist_items(world, ready, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    campaign = ready_campaign(ready, subject="", reply_to="")
+    api = Api(world.api_key(ready.admin, ready.tenant))
+    response = api.post(f"/tenants/{ready.tenant.pk}/campaigns/{campaign.pk}/send")
+    assert response.status_code == 409, response.content
+    items = response.json()["errors"]["checklist"]
+    assert len(items) >= 1
+    with scope(tenant=ready.tenant.pk):
+        from mandant.campaigns.checklist import campaign_checklist
+
+        unmet = [c.label for c in campaign_checklist(campaign) if not c.ok]
+    assert items == [str(label) for label in unmet]
+    assert fresh(campaign).status == CampaignStatus.DRAFT
+
+
+def test_the_campaign_page_sends_shows_progress_and_controls(world, ready, smtp, settings):
+    settings.TASKS = DATABASE_TASKS
+    add_contacts(ready, 3)
+    campaign = ready_campaign(ready)
+    client = world.client_for(ready.admin)
+    page_url = f"/t/{ready.tenant.slug}/campaigns/{campaign.pk}/"
+    page = client.get(page_url).content.decode()
+    assert 'data-testid="campaign-send"' in page
+    response = client.post(page_url + "send/")
+    assert response.status_code == 302
+    page = client.get(page_url).content.decode()
+    assert 'data-job-status-url="' + page_url + 'progress/"' in page
+    assert 'data-testid="campaign-pause"' in page
+    progress = client.get(page_url + "progress/").json()
+    assert (progress["sent"], progress["remaining"], progress["status"]) == (0, 5, "running")
+    client.post(page_url + "pause/")
+    page = client.get(page_url).content.decode()
+    assert 'data-testid="campaign-resume"' in page and "data-job-status-url" not in page
+    assert client.get(page_url + "progress/").json()["status"] == "done"
+    client.post(page_url + "resume/")
+    assert fresh(campaign).status == CampaignStatus.SENDING
+    client.post(page_url + "cancel/")
+    assert fresh(campaign).status == CampaignStatus.CANCELLED
+    # A second cancel is refused with a message, not an error page.
+    response = client.post(page_url + "cancel/", follow=True)
+    assert response.status_code == 200
+    assert smtp.handler.received == []
+
+
+def test_the_send_button_is_missing_while_the_checklist_fails(world, ready, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    campaign = ready_campaign(ready, subject="")
+    client = world.client_for(ready.admin)
+    page_url = f"/t/{ready.tenant.slug}/campaigns/{campaign.pk}/"
+    assert 'data-testid="campaign-send"' not in client.get(page_url).content.decode()
+    response = client.post(page_url + "send/", follow=True)
+    assert response.status_code == 200
+    assert fresh(campaign).status == CampaignStatus.DRAFT
+
+
+# --- the crash test --------------------------------------------------------------------------
+
+
+def _database_url() -> str:
+    db = django_settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _smtp_ports_of(pid: int, server_port: int) -> set[int]:
+    """Local ports of the process's TCP connections to the SMTP server (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        if parts[9] in inodes and int(parts[2].split(":")[1], 16) == server_port:
+            ports.add(int(parts[1].split(":")[1], 16))
+    return ports
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            str(Path(sys.executable).with_name("mandant")),
+            "db_worker",
+            "--no-startup-delay",
+            "--no-reload",
+            "--interval",
+            "0.1",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
+    world, monkeypatch, smtp, settings, tmp_path
+):
+    """Two ``db_worker`` processes on one campaign; one gets SIGKILL in the middle of a batch.
+    The survivor and a fresh worker finish it: every recipient has exactly one message."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite has no row locks shared by worker processes")
+    settings.TASKS = DATABASE_TASKS
+    settings.CAMPAIGN_BATCH_SIZE = 25  # twelve batches for the two workers
+    smtp.handler.delay = 0.02  # ~3 s of sending in all
+    ready = ready_tenant(world, monkeypatch)
+    add_contacts(ready, 298)
+    campaign = ready_campaign(ready)
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "EMAIL_URL": smtp.url,
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+    }
+    workers = [_worker(env, tmp_path / "a.log"), _worker(env, tmp_path / "b.log")]
+    try:
+        killed = threading.Event()
+        victim = workers[0]
+
+        def kill_in_the_middle(session) -> None:  # type: ignore[no-untyped-def]
+            # SIGKILL the first worker while it waits for the answer to its RCPT TO, with a
+            # delivery row locked and 30 messages out: a kill between the server's "250" after
+            # DATA and the commit would send that one message again (RFC 1047), which no client
+            # can rule out.
+            if killed.is_set() or len(smtp.handler.received) < 30:
+                return
+            if session.peer[1] in _smtp_ports_of(victim.pid, smtp.port):
+                victim.send_signal(signal.SIGKILL)
+                killed.set()
+
+        smtp.handler.on_rcpt = kill_in_the_middle
+        send(ready, campaign)
+        assert killed.wait(30), "the first worker was never killed"
+        victim.wait(5)
+        received_at_kill = len(smtp.handler.received)
+        assert received_at_kill < 300, "the kill must land in the middle of the send"
+        workers.append(_worker(env, tmp_path / "c.log"))
+        deadline = time.monotonic() + 60
+        while fresh(campaign).status != CampaignStatus.SENT and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(5)
+    logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
+    assert fresh(campaign).status == CampaignStatus.SENT, logs
+    counts = Counter(recipients_of(smtp))
+    assert len(counts) == 300
+    assert set(counts.values()) == {1}, [a for a, n in counts.items() if n > 1]
+    with scopes_disabled():
+        statuses = set(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True))
+    assert statuses == {DeliveryStatus.SENT}
+
+
+def test_scheduling_without_a_deferring_task_backend_is_refused(world, ready, settings):
+    from django.utils import timezone
+
+    settings.TASKS = IMMEDIATE_TASKS
+    campaign = ready_campaign(ready)
+    api = Api(world.api_key(ready.admin, ready.tenant))
+    at = (timezone.now() + timedelta(hours=1)).isoformat()
+    response = api.post(f"/tenants/{ready.tenant.pk}/campaigns/{campaign.pk}/send", {"at": at})
+    assert response.status_code == 422, response.content
+    assert "at" in response.json()["errors"]
+    assert fresh(campaign).status == CampaignStatus.DRAFT
