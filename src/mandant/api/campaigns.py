@@ -22,6 +22,7 @@ from mandant.campaigns import selectors, services
 from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.campaigns.pipeline import delivery_counts
+from mandant.campaigns.statistics import campaign_statistics
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import tenant_get_for_actor
 
@@ -32,6 +33,14 @@ class CheckOut(Schema):
     key: str
     ok: bool
     label: str
+
+
+class StatisticsOut(Schema):
+    sent: int
+    delivered: int
+    bounced: int
+    failed: int
+    unsubscribed: int
 
 
 class CampaignOut(Schema):
@@ -52,6 +61,7 @@ class CampaignOut(Schema):
     sent: int
     failed: int
     remaining: int
+    statistics: StatisticsOut
 
 
 class CampaignSummaryOut(Schema):
@@ -135,6 +145,7 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
         sent=counts["sent"],
         failed=counts["failed"],
         remaining=recipients if is_draft else counts["remaining"],
+        statistics=StatisticsOut(**campaign_statistics(campaign)),
     )
 
 

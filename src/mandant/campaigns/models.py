@@ -120,6 +120,8 @@ class DeliveryStatus(models.TextChoices):
     RETRY = "retry", _("retry")
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
+    # Sent, then refused later by a DSN (campaigns.bounces).
+    BOUNCED = "bounced", _("bounced")
 
 
 class Delivery(models.Model):
@@ -149,6 +151,12 @@ class Delivery(models.Model):
         verbose_name_plural = _("deliveries")
         indexes = [
             models.Index(fields=["tenant", "campaign", "status"], name="delivery_tenant_status"),
+            # A DSN names its original by Message-ID (campaigns.bounces).
+            models.Index(
+                fields=["message_id"],
+                name="delivery_message_id",
+                condition=~models.Q(message_id=""),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "contact_id"], name="delivery_once"),

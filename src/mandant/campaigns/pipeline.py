@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes, policy
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -27,6 +28,7 @@ from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, Deliver
 from mandant.campaigns.selectors import campaign_recipients, recipient_count
 from mandant.contacts.models import Contact, ContactStatus
 from mandant.contacts.selectors import walk_by_id
+from mandant.notices.backends import OutboxBackend
 from mandant.notices.delivery import (
     Outcome,
     Result,
@@ -35,6 +37,7 @@ from mandant.notices.delivery import (
     retry_delay,
 )
 from mandant.notices.delivery import _smtp_send as smtp_send
+from mandant.notices.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ DEFAULT_BATCH_SIZE = 1000
 STATUS_CHECK_SECONDS = 0.2
 RESPONSE_MAX_CHARS = 2000
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
+OUTBOX_RESPONSE = "kept in the outbox (outbox://)"
 
 
 def batch_size() -> int:
@@ -146,6 +150,8 @@ class Sender:
         self.is_open = False
 
     def send(self, wire: Wire) -> Outcome:
+        if isinstance(self.transport, OutboxBackend):
+            return keep_in_outbox(wire)
         if not isinstance(self.transport, SMTPBackend):
             return Outcome(Result.TEMPORARY, "No SMTP transport is configured (EMAIL_URL).")
         for attempt in (1, 2):
@@ -183,6 +189,22 @@ class Sender:
         if isinstance(self.transport, SMTPBackend):
             self.transport.connection = None
         self.is_open = False
+
+
+def keep_in_outbox(wire: Wire) -> Outcome:
+    """``EMAIL_URL=outbox://`` (DESIGN §5): the personalised message is kept on the operator's
+    outbox page instead of going out, inside the delivery's own transaction (so exactly once),
+    and the delivery counts as sent with a response that says where it went."""
+    parsed = message_from_bytes(wire.data, policy=policy.default)
+    body = parsed.get_body(preferencelist=("plain", "html"))
+    OutboxMessage.objects.create(
+        from_email=wire.sender,
+        to=", ".join(wire.recipients),
+        subject=str(parsed.get("Subject", ""))[:998],
+        body=body.get_content() if body is not None else "",
+        raw=wire.data,
+    )
+    return Outcome(Result.ACCEPTED, OUTBOX_RESPONSE)
 
 
 class StopWatch:
@@ -350,7 +372,8 @@ def delivery_counts(campaign: Campaign) -> dict[str, int]:
             .annotate(n=Count("pk"))
             .values_list("status", "n")
         )
-    sent = by_status.get(DeliveryStatus.SENT, 0)
+    # A bounced delivery was sent: a DSN refused it later (campaigns.bounces).
+    sent = by_status.get(DeliveryStatus.SENT, 0) + by_status.get(DeliveryStatus.BOUNCED, 0)
     failed = by_status.get(DeliveryStatus.FAILED, 0)
     remaining = by_status.get(DeliveryStatus.PENDING, 0) + by_status.get(DeliveryStatus.RETRY, 0)
     if campaign.prepared_at is None and campaign.status in (

@@ -24,6 +24,7 @@ from mandant.campaigns.message import (
 )
 from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.campaigns.pipeline import delivery_counts
+from mandant.campaigns.statistics import campaign_statistics, statistics_bars
 from mandant.contacts.models import Contact
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import live_items_of_kind
@@ -173,6 +174,9 @@ def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
             and all(c.ok for c in campaign_checklist(campaign)),
             "progress": None if campaign.status == CampaignStatus.DRAFT else _progress(campaign),
             "live": campaign.status in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED),
+            "statistics": None
+            if campaign.status == CampaignStatus.DRAFT
+            else statistics_bars(campaign_statistics(campaign)),
         },
         status=status,
     )

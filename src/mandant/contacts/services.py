@@ -184,6 +184,31 @@ def contact_unsubscribe(
     return contact
 
 
+def contact_mark_bounced(
+    *, tenant: Tenant, contact_id: int, reason: str, actor: Actor | None = None
+) -> bool:
+    """A hard bounce: the address is not sent to again, in any list of the tenant. Only an
+    active contact changes (an unsubscribed one stays unsubscribed, sendable neither way).
+    Returns whether it changed now."""
+    with transaction.atomic():
+        contact = Contact.objects.filter(
+            tenant=tenant, pk=contact_id, status=ContactStatus.ACTIVE
+        ).first()
+        if contact is None:
+            return False
+        Contact.objects.filter(pk=contact.pk, status=ContactStatus.ACTIVE).update(
+            status=ContactStatus.BOUNCED
+        )
+        audit_record(
+            actor=actor,
+            action="contact.bounce",
+            tenant=tenant,
+            obj=contact,
+            changes={"status": [ContactStatus.ACTIVE, ContactStatus.BOUNCED], "reason": reason},
+        )
+    return True
+
+
 def list_create(*, actor: Actor | None, tenant: Tenant, name: str) -> ContactList:
     name = name.strip()
     if not name:

@@ -5,13 +5,15 @@ A relay accepts a mail and a later hop refuses it: the refusal comes back as a D
 ``message/delivery-status`` part (one block per recipient: Action, Status, Final-Recipient,
 Diagnostic-Code) and the original message or its headers (``message/rfc822`` or
 ``text/rfc822-headers``). The original carries ``X-Mandant-Message: <OutboundMessage.pk>``
-(``delivery.build_email``); that header is the only link back, the Message-ID is not stored.
+(``delivery.build_email``); that header is the only link back for system mail.
 
 * hard bounce (Action ``failed``, Status ``5.x.x``): the message becomes ``failed`` with the
   diagnostic as its server response, and the recipient user's address is marked undeliverable
   (``address_mark_undeliverable``, audited) — as a 5xx refusal at ``RCPT TO`` does;
 * soft bounce (Action ``delayed``, or ``failed`` with Status ``4.x.x``): only recorded on the
   message (server response);
+* campaign mail carries no such header: it is matched by the original's Message-ID
+  (``campaigns.bounces``);
 * anything else (not a DSN, no original, an unknown message, a recipient the message was not
   sent to, a success notice): ignored, with the reason.
 
@@ -79,6 +81,8 @@ class BounceRecipient:
 class BounceReport:
     recipients: list[BounceRecipient]
     outbound_id: int | None  # the X-Mandant-Message of the original, if present and valid
+    # The original's Message-ID without <>: how campaign deliveries are found (campaigns.bounces).
+    original_message_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,13 @@ def _outbound_id(original: Message | None) -> int | None:
     return int(value) or None
 
 
+def _message_id(original: Message | None) -> str:
+    if original is None:
+        return ""
+    value = str(original.get("Message-ID", "") or "").strip().strip("<>").strip()
+    return value if value.isascii() and 0 < len(value) <= 255 else ""
+
+
 def bounce_parse(raw: bytes) -> BounceReport | None:
     """The DSN in ``raw`` (an RFC 822 message), or None when it is none. Never raises."""
     try:
@@ -217,7 +228,11 @@ def _parse(raw: bytes) -> BounceReport | None:
     recipients = _recipients(status_part)
     if not recipients:
         return None
-    return BounceReport(recipients=recipients, outbound_id=_outbound_id(original))
+    return BounceReport(
+        recipients=recipients,
+        outbound_id=_outbound_id(original),
+        original_message_id=_message_id(original),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -235,7 +250,10 @@ def bounce_process(*, raw: bytes) -> BounceOutcome:
     if report is None:
         return BounceOutcome(IGNORED, "not_a_dsn")
     if report.outbound_id is None:
-        return BounceOutcome(IGNORED, "no_original_message")
+        # Not a system message: campaign mail is matched by its Message-ID.
+        from mandant.campaigns.bounces import delivery_bounce
+
+        return delivery_bounce(report)
     with transaction.atomic():
         message = (
             OutboundMessage.objects.select_for_update()
