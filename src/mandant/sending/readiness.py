@@ -4,6 +4,7 @@ The tenant-level conditions (configured, an administrator with a proven address)
 ``tenants.selectors.handover_conditions``, so they are computed in one place.
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from django.urls import reverse
@@ -12,7 +13,7 @@ from django_scopes import scope
 
 from mandant.sending.selectors import has_verified_domain, postal_address_get
 from mandant.tenants.models import Tenant, TenantType
-from mandant.tenants.selectors import handover_conditions
+from mandant.tenants.selectors import HandoverCondition, handover_conditions
 
 
 class ReadinessCheck(NamedTuple):
@@ -23,8 +24,14 @@ class ReadinessCheck(NamedTuple):
     fix_url: str
 
 
-def tenant_readiness(tenant: Tenant) -> list[ReadinessCheck]:
-    conditions = {condition.key: condition for condition in handover_conditions(tenant)}
+def tenant_readiness(
+    tenant: Tenant, *, handover: Sequence[HandoverCondition] | None = None
+) -> list[ReadinessCheck]:
+    """``handover``: the tenant's hand-over conditions when the caller has them already (the
+    home page shows both), so they are not computed twice."""
+    if handover is None:
+        handover = handover_conditions(tenant)
+    conditions = {condition.key: condition for condition in handover}
     sending_url = reverse("sending:setup", args=[tenant.slug])
     checks: list[ReadinessCheck] = []
 

@@ -50,6 +50,7 @@ HANDOVER_HINTS = {
 def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
     tenant: Tenant = request.tenant
     grant = request.grant
+    conditions = handover_conditions(tenant)
     facts = [
         {
             "key": condition.key,
@@ -58,12 +59,12 @@ def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
             "hint": HANDOVER_HINTS.get(condition.key, ""),
             "url": condition.fix_url,
         }
-        for condition in handover_conditions(tenant)
+        for condition in conditions
     ]
     inherited = grant.inherited_for(tenant)
     may_hand_over = grant_allows(grant.role, Action.TENANT_HAND_OVER, inherited=inherited)
     has_administrator = next(fact["ok"] for fact in facts if fact["key"] == "administrator")
-    send_checks = tenant_readiness(tenant)
+    send_checks = tenant_readiness(tenant, handover=conditions)
     return render(
         request,
         "tenants/home.html",
