@@ -54,6 +54,7 @@ def batch_size() -> int:
 
 
 def _campaign(campaign_id: int) -> Campaign | None:
+    # Tasks receive only the id; the tenant is known once the row is read.
     with scopes_disabled():
         return Campaign.objects.select_related("tenant").filter(pk=campaign_id).first()
 
@@ -110,6 +111,7 @@ def prepare(campaign_id: int, size: int | None = None) -> int:
 
 def finish_if_done(campaign_id: int) -> bool:
     """The campaign becomes sent when every delivery row exists and none is open any more."""
+    # Called from tasks with the id only: one statement, filtered by the campaign.
     with scopes_disabled():
         open_rows = Delivery.objects.filter(campaign_id=OuterRef("pk"), status__in=OPEN)
         return bool(
@@ -364,9 +366,9 @@ def _apply(delivery: Delivery, outcome: Outcome, now: datetime, report: BatchRep
 
 def delivery_counts(campaign: Campaign) -> dict[str, int]:
     """sent, failed, remaining (pending or waiting for a retry), total."""
-    with scopes_disabled():
+    with scope(tenant=campaign.tenant_id):
         by_status = dict(
-            Delivery.objects.filter(campaign_id=campaign.pk)
+            Delivery.objects.filter(tenant_id=campaign.tenant_id, campaign_id=campaign.pk)
             .values_list("status")
             .order_by()
             .annotate(n=Count("pk"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import CharField, Count, Exists, OuterRef, Q
 from django.db.models.functions import Cast
-from django_scopes import scopes_disabled
+from django_scopes import scope
 
 from mandant.audit.models import AuditEntry
 from mandant.campaigns.models import Campaign, Delivery, DeliveryStatus
@@ -21,7 +21,7 @@ KEYS = ("delivered", "bounced", "failed", "unsubscribed")
 
 
 def campaign_statistics(campaign: Campaign) -> dict[str, Any]:
-    with scopes_disabled():
+    with scope(tenant=campaign.tenant_id):
         rows = Delivery.objects.filter(tenant_id=campaign.tenant_id, campaign_id=campaign.pk)
         unsubscribed_after = AuditEntry.objects.filter(
             tenant_id=campaign.tenant_id,
