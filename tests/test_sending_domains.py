@@ -68,7 +68,9 @@ def test_adding_a_domain_generates_a_2048_bit_key_and_shows_three_records(world,
     assert row.domain == "news.kunde-eins.example"
     assert row.status == DomainStatus.PENDING
     assert row.dkim_selector.startswith("mandant") and row.dkim_selector[-4:].isdigit()
-    assert row.dkim_private_key_pem.startswith("-----BEGIN")
+    # The private key is stored encrypted, also in the database column itself.
+    assert row.dkim_private_key_pem.startswith("enc1:")
+    assert "PRIVATE KEY" not in row.dkim_private_key_pem
     # RSA 2048: the DER SubjectPublicKeyInfo is 294 bytes, 392 characters of base64.
     assert len(row.dkim_public_key) == 392
     records = {record.key: record for record in domain_records(row)}

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
+from mandant.sending.key_sealing import SealedTextField
 from mandant.tenants.models import Tenant
 
 
@@ -17,15 +18,15 @@ class DomainStatus(models.TextChoices):
 class SendingDomain(models.Model):
     """A domain the tenant sends from, with the DKIM key pair the pipeline signs with.
 
-    The private key is stored as PEM in the database. It is a secret: in production the
-    database (or this column) must be encrypted at rest (docs/architecture.md).
+    The private key PEM is stored encrypted (``key_sealing``: Fernet, key derived from
+    SECRET_KEY); the attribute holds the ``enc1:…`` token once saved or loaded.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     # Lower-case IDNA (A-label) form, so "Bücher.example" and "xn--bcher-kva.example" are one.
     domain = models.CharField(_("domain"), max_length=253)
     dkim_selector = models.CharField(_("DKIM selector"), max_length=63)
-    dkim_private_key_pem = models.TextField(editable=False)
+    dkim_private_key_pem = SealedTextField(editable=False)
     # The base64 SubjectPublicKeyInfo, as published in the DKIM record's p= tag.
     dkim_public_key = models.TextField(editable=False)
     status = models.CharField(
