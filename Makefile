@@ -55,6 +55,8 @@ bench: install
 	$(BIN)/python bench/notices_bench.py
 	$(BIN)/python bench/content_bench.py
 	$(BIN)/python bench/invoices_bench.py
+	$(BIN)/python bench/contacts_import_bench.py
+	$(BIN)/python bench/campaign_bench.py
 
 clean:
 	rm -rf $(VENV) var

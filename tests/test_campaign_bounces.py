@@ -10,7 +10,7 @@ from campaign_support import ready_campaign, ready_tenant
 from mandant.audit.models import AuditEntry
 from mandant.campaigns import pipeline, services
 from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from mandant.campaigns.statistics import campaign_statistics
+from mandant.campaigns.statistics import TRACKING_KEYS, campaign_statistics
 from mandant.contacts.models import Contact, ContactStatus
 from mandant.contacts.services import contact_unsubscribe
 from mandant.notices.bounces import bounce_process
@@ -169,7 +169,10 @@ def test_statistics_on_the_page_and_in_the_api(world, ready):
     with scope(tenant=ready.tenant.pk):
         contact_unsubscribe(tenant=ready.tenant, contact=ready.bert, source="link")
     stats = campaign_statistics(campaign)
-    assert stats == {"sent": 2, "delivered": 1, "bounced": 1, "failed": 0, "unsubscribed": 1}
+    # Not tracked: no open and click figures (None, not zeros).
+    assert stats == {"sent": 2, "delivered": 1, "bounced": 1, "failed": 0, "unsubscribed": 1} | {
+        key: None for key in TRACKING_KEYS
+    }
     api = Api(world.api_key(ready.admin, ready.tenant))
     body = api.get(f"/tenants/{ready.tenant.pk}/campaigns/{campaign.pk}").json()
     assert body["statistics"] == stats
@@ -192,7 +195,7 @@ def test_an_unsubscribe_before_the_send_does_not_count_for_the_campaign(world, r
         "bounced": 0,
         "failed": 0,
         "unsubscribed": 0,
-    }
+    } | {key: None for key in TRACKING_KEYS}
 
 
 def test_a_draft_has_no_statistics_section_and_zero_statistics_in_the_api(world, ready):

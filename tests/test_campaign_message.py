@@ -3,6 +3,7 @@
 Mail goes through a real SMTP server on loopback (the ``smtp`` fixture) where it matters.
 """
 
+import re
 import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -216,3 +217,42 @@ def test_personalise_is_fast(world, monkeypatch):
         personalise(skeleton, contact, sign=False)
     per_message = (time.perf_counter() - started) / len(contacts)
     assert per_message < 0.0003, f"{per_message * 1e6:.0f} µs per message"
+
+
+def test_tracked_personalise_is_fast_and_fills_one_token(world, monkeypatch):
+    """Links are rewritten once in the skeleton; per recipient only the token is filled in."""
+    from mandant.campaigns.models import Campaign, CampaignStatus
+    from mandant.content import services as content
+    from mandant.content.models import ContentKind
+
+    ready = ready_tenant(world, monkeypatch)
+    with scope(tenant=ready.tenant.pk):
+        block = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            name="Links",
+            html="".join(
+                f'<p><a href="https://shop.example/{i}">Link {i}</a></p>' for i in range(10)
+            ),
+            text="Links",
+        )
+    campaign = ready_campaign(ready, block_keys=[str(block.key)], tracking=True)
+    with scope(tenant=ready.tenant.pk):
+        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SENDING)
+        campaign.refresh_from_db()
+        skeleton = build_campaign_message(campaign)
+    assert skeleton.tracked
+    contacts = [
+        Contact(tenant_id=ready.tenant.pk, pk=i, email=f"u{i}@example.org", first_name="Jörg")
+        for i in range(1, 2001)
+    ]
+    started = time.perf_counter()
+    for contact in contacts:
+        personalise(skeleton, contact, sign=False)
+    per_message = (time.perf_counter() - started) / len(contacts)
+    assert per_message < 0.0003, f"{per_message * 1e6:.0f} µs per message"
+    html = parts_of(parse(personalise(skeleton, contacts[0], sign=False)))["text/html"]
+    tokens = set(re.findall(r"/c/([^/]+)/\d+/", html))
+    assert len(tokens) == 1 and len(re.findall(r"/c/[^/]+/\d+/", html)) == 10
+    assert f"/o/{tokens.pop()}.gif" in html

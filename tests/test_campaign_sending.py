@@ -19,6 +19,7 @@ from django_scopes import scope, scopes_disabled
 from campaign_support import ready_campaign, ready_tenant
 from mandant.campaigns import pipeline, services
 from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from mandant.campaigns.smtp_pool import PooledConnection
 from mandant.contacts.models import Contact, ContactStatus, ListMembership
 from user_support import Api
 from worker import DATABASE_TASKS, IMMEDIATE_TASKS, run_worker_once
@@ -174,15 +175,15 @@ def test_pausing_in_the_middle_stops_between_messages(world, ready, smtp, settin
     add_contacts(ready, 10)
     monkeypatch.setattr(pipeline, "STATUS_CHECK_SECONDS", 0)
     campaign = ready_campaign(ready)
-    real_send = pipeline.Sender.send
+    real_send = PooledConnection.send
 
-    def send_then_pause(self, wire):  # type: ignore[no-untyped-def]
-        outcome = real_send(self, wire)
+    def send_then_pause(self, sender, recipient, data):  # type: ignore[no-untyped-def]
+        outcome = real_send(self, sender, recipient, data)
         if len(smtp.handler.received) == 3:
             Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
         return outcome
 
-    monkeypatch.setattr(pipeline.Sender, "send", send_then_pause)
+    monkeypatch.setattr(PooledConnection, "send", send_then_pause)
     send(ready, campaign)
     assert len(smtp.handler.received) == 3
     assert pipeline.delivery_counts(fresh(campaign))["remaining"] == 9
@@ -350,6 +351,11 @@ def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
         "DATABASE_URL": _database_url(),
         "EMAIL_URL": smtp.url,
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        # The killed worker's claimed rows are taken over once their lease ends.
+        "CAMPAIGN_CLAIM_SECONDS": "3",
+        # Small claims and two lanes each, so both workers get rows of the 300.
+        "CAMPAIGN_CLAIM_SIZE": "5",
+        "CAMPAIGN_SEND_LANES": "2",
     }
     workers = [_worker(env, tmp_path / "a.log"), _worker(env, tmp_path / "b.log")]
     try:

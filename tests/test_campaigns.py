@@ -161,7 +161,7 @@ def test_each_item_fails_on_its_own(ready):
     assert not checks(no_sender)["sender"]
     assert not checks(ready_campaign(ready, contact_list=None))["recipients"]
     assert not checks(ready_campaign(ready, template=None, block_keys=[]))["content"]
-    assert not checks(ready_campaign(ready, preheader="{{ webversion_url }}"))["placeholders"]
+    assert not checks(ready_campaign(ready, preheader="{{ contact.shoe_size }}"))["placeholders"]
     assert not checks(ready_campaign(ready, subject="Nur 5 €"))["charset"]
     # Every recipient unsubscribed: no active recipient left.
     campaign = ready_campaign(ready)

@@ -36,8 +36,13 @@ from mandant.accounts.services import apikey_create, membership_set, user_create
 from mandant.campaigns.models import Campaign
 from mandant.campaigns.services import campaign_create
 from mandant.contacts.importing import upload_create
-from mandant.contacts.models import Contact, ContactList, ImportFile, Segment
-from mandant.contacts.services import contact_create, list_create, segment_create
+from mandant.contacts.models import Contact, ContactList, ImportFile, Segment, SignupForm
+from mandant.contacts.services import (
+    contact_create,
+    list_create,
+    segment_create,
+    signup_form_create,
+)
 from mandant.content.assets import AssetUpload
 from mandant.content.models import ContentItem, Folder
 from mandant.content.services import folder_create, item_create, item_update
@@ -83,6 +88,20 @@ GLOBAL_ROUTES = {
     "key; no tenant data",
     "unsubscribe": "one-click unsubscribe (RFC 8058): acts only on the contact its signed token "
     "names; a tampered token is a 404 (test_unsubscribe.py::test_a_tampered_token_is_404)",
+    # Campaign mail for its recipients (campaigns.public): no login, the signed token alone
+    # names tenant, campaign and contact (or tenant, image and its bytes); a tampered token, a
+    # token naming another tenant's image and a link of another campaign are 404
+    # (test_campaign_tracking.py::test_tampered_tokens_and_foreign_links_are_404_never_a_redirect,
+    # ::test_an_image_token_of_tenant_a_cannot_read_tenant_b).
+    "campaign_open": "open pixel: records an open for the delivery its signed token names",
+    "campaign_click": "click redirect: only to a URL stored for the campaign its token names",
+    "campaign_image": "an image of the tenant its signed token names, only in that tenant",
+    "campaign_webversion": "web version of the mail for the recipient its signed token names",
+    "signup_form": "public sign-up page of one form, found by its random platform-unique key; "
+    "creates only an unconfirmed contact of that form's tenant (test_contact_signup.py)",
+    "signup_confirm": "double opt-in confirmation: acts only on the consent record its signed "
+    "token names (tenant, contact, record); tampered tokens are a 400 "
+    "(test_contact_signup.py::test_a_tampered_link_is_a_400_and_confirms_nothing)",
 }
 # Whole namespaces that are not tenant-bound, with the reason.
 GLOBAL_NAMESPACES = {
@@ -297,7 +316,16 @@ def contacts_stage(target: Tenant, user: User) -> dict[str, int]:
         job = Job.objects.filter(tenant=target, kind=JobKind.CONTACT_IMPORT).first()
         if job is None:
             job = Job.objects.create(tenant=target, kind=JobKind.CONTACT_IMPORT, created_by=user)
+        signup_form = SignupForm.objects.filter(tenant=target).first() or signup_form_create(
+            actor=None,
+            tenant=target,
+            name="Probe",
+            contact_list=contact_list,
+            consent_text="Probe",
+            languages=["en"],
+        )
     return {
+        "signup_form": signup_form.pk,
         "contact": contact.pk,
         "list": contact_list.pk,
         "seg1": segments["seg1"].pk,
@@ -970,14 +998,22 @@ def campaigns_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, li
             form={"to_email": "probe@example.org"},
         ),
         "campaigns:progress": on_id("campaigns:progress", f"{c}/progress/", methods=("get",)),
-        # The probe campaign is an incomplete draft: the control's send, pause, resume and
-        # cancel are refused with a message (302), never a 404.
+        # The probe campaign is an incomplete draft: the control's send, pause, resume, cancel
+        # and unschedule are refused with a message (302), never a 404.
         **{
             f"campaigns:{action}": on_id(
                 f"campaigns:{action}", f"{c}/{action}/", own=("post",), methods=("post",)
             )
-            for action in ("send", "pause", "resume", "cancel")
+            for action in ("send", "pause", "resume", "cancel", "unschedule")
         },
+        # The control's empty time is a field error (422), never a 404.
+        "campaigns:schedule": on_id(
+            "campaigns:schedule",
+            f"{c}/schedule/",
+            own=("post",),
+            methods=("post",),
+            form={"at": ""},
+        ),
         "campaigns:delete": [
             Probe("campaigns:delete", base + f"{ids['spare1']}/delete/", methods=("post",)),
             Probe(
@@ -1107,6 +1143,32 @@ def contacts_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, lis
             ),
         ],
         "contacts:job_status": on_id("contacts:job_status", f"jobs/{job}/status/"),
+        "contacts:signup_forms": [
+            Probe("contacts:signup_forms", base + "forms/", methods=("get",))
+        ],
+        "contacts:signup_form_new": [
+            Probe("contacts:signup_form_new", base + "forms/new/", form={"name": ""})
+        ],
+        "contacts:signup_form": on_id(
+            "contacts:signup_form",
+            f"forms/{ids['signup_form']}/",
+            own=("get", "post"),
+            form={"name": ""},
+        ),
+        "api:list_signup_forms": [
+            Probe("api:list_signup_forms", f"{api}/signup-forms", kind="api")
+        ],
+        "api:create_signup_form": [
+            Probe(
+                "api:create_signup_form",
+                f"{api}/signup-forms",
+                kind="api",
+                method="post",
+                # Valid for the schema, refused by the service (422) once the tenant is reached.
+                body={"name": "", "list_id": 0, "consent_text": ""},
+                control_statuses=(422,),
+            )
+        ],
         "contacts:job_errors": on_id("contacts:job_errors", f"jobs/{job}/errors.csv"),
         "api:list_contacts": [Probe("api:list_contacts", f"{api}/contacts", kind="api")],
         "api:create_contact": [

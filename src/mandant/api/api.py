@@ -17,6 +17,7 @@ from mandant.api.content import router as content_router
 from mandant.api.invoices import router as invoices_router
 from mandant.api.jobs import router as jobs_router
 from mandant.api.sending import router as sending_router
+from mandant.api.signup_forms import router as signup_forms_router
 from mandant.api.tenants import router as tenants_router
 from mandant.api.users import router as users_router
 from mandant.core.errors import NotFound, PermissionDenied, is_conflict, messages_by_field
@@ -39,6 +40,8 @@ api.add_router("/tenants", content_router)
 api.add_router("/tenants", sending_router)
 # Contacts, lists and the CSV import: /tenants/{id}/contacts, /tenants/{id}/lists
 api.add_router("/tenants", contacts_router)
+# Sign-up forms with double opt-in: /tenants/{id}/signup-forms
+api.add_router("/tenants", signup_forms_router)
 api.add_router("/tenants", campaigns_router)
 api.add_router("/jobs", jobs_router)
 # The price list and a tenant's upgrades: /products, /tenants/{id}/upgrades.

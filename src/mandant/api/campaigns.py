@@ -21,7 +21,7 @@ from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.campaigns import selectors, services
 from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.models import Campaign, CampaignStatus
-from mandant.campaigns.pipeline import delivery_counts
+from mandant.campaigns.pipeline import current_rate, delivery_counts
 from mandant.campaigns.statistics import campaign_statistics
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import tenant_get_for_actor
@@ -35,12 +35,26 @@ class CheckOut(Schema):
     label: str
 
 
+class LinkStatisticsOut(Schema):
+    url: str
+    clicks: int
+    unique_clicks: int
+
+
 class StatisticsOut(Schema):
     sent: int
     delivered: int
     bounced: int
     failed: int
     unsubscribed: int
+    # Opens and clicks: null unless the campaign was sent with tracking (campaigns.tracking).
+    opens: int | None = None
+    unique_opens: int | None = None
+    clicks: int | None = None
+    unique_clicks: int | None = None
+    open_rate: float | None = Field(None, description="unique opens per delivered, in percent")
+    click_rate: float | None = Field(None, description="unique clicks per delivered, in percent")
+    links: list[LinkStatisticsOut] | None = None
 
 
 class CampaignOut(Schema):
@@ -61,6 +75,8 @@ class CampaignOut(Schema):
     sent: int
     failed: int
     remaining: int
+    # Messages per second over the last ten seconds while the campaign sends, else 0.
+    rate: float
     statistics: StatisticsOut
 
 
@@ -145,6 +161,7 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
         sent=counts["sent"],
         failed=counts["failed"],
         remaining=recipients if is_draft else counts["remaining"],
+        rate=current_rate(campaign),
         statistics=StatisticsOut(**campaign_statistics(campaign)),
     )
 

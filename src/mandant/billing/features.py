@@ -76,7 +76,8 @@ EDITION_LIMITS: dict[str, dict[str, int | None]] = {
         "mails_per_month": 200_000,
     },
     TenantVersion.ENTERPRISE: {
-        "send_rate_per_hour": 200_000,
+        # Bounded only by the relay's limit (SENDING_RELAY_RATE_PER_HOUR).
+        "send_rate_per_hour": None,
         "users": None,
         "contacts": None,
         "mails_per_month": 1_000_000,

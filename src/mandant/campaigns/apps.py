@@ -7,3 +7,7 @@ class CampaignsConfig(AppConfig):
     label = "campaigns"
     verbose_name = _("Campaigns")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The tracking models live in campaigns.tracking; importing it registers them.
+        from mandant.campaigns import tracking  # noqa: F401

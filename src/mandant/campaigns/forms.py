@@ -5,6 +5,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from mandant.billing.features import FeatureDisabled, feature_enabled, require_feature
+from mandant.campaigns.message import TRACKING_FEATURE
 from mandant.contacts.selectors import lists_of_tenant, segments_of_tenant
 from mandant.content.selectors import block_choices, template_choices
 from mandant.sending.selectors import identity_list
@@ -53,7 +55,13 @@ class CampaignForm(forms.Form):
         empty_value=None,
         help_text=_("Choose a list or a segment."),
     )
-    tracking = forms.BooleanField(label=_("Track opens and clicks"), required=False)
+    tracking = forms.BooleanField(
+        label=_("Track opens and clicks"),
+        required=False,
+        help_text=_(
+            "Links in the mail lead through a redirect and an invisible image counts opens."
+        ),
+    )
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +81,14 @@ class CampaignForm(forms.Form):
         self.fields["segment"].choices = none + [  # type: ignore[attr-defined]
             (s.pk, s.name) for s in segments_of_tenant(tenant=tenant)
         ]
+        # Offered only with the product; otherwise the page names the product that unlocks it.
+        self.tracking_locked = ""
+        if not feature_enabled(tenant, TRACKING_FEATURE):
+            del self.fields["tracking"]
+            try:
+                require_feature(tenant, TRACKING_FEATURE)
+            except FeatureDisabled as exc:
+                self.tracking_locked = exc.message
 
 
 class FromDraftForm(forms.Form):
@@ -91,3 +107,17 @@ class FromDraftForm(forms.Form):
 
 class TestSendForm(forms.Form):
     to_email = forms.CharField(label=_("Send a test to"), max_length=254)
+
+
+# datetime-local with seconds (step=1); the value is read in the current time zone.
+SCHEDULE_INPUT_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+
+
+class ScheduleForm(forms.Form):
+    at = forms.DateTimeField(
+        label=_("Send at"),
+        input_formats=SCHEDULE_INPUT_FORMATS,
+        widget=forms.DateTimeInput(
+            format="%Y-%m-%dT%H:%M", attrs={"type": "datetime-local", "step": "1"}
+        ),
+    )

@@ -8,8 +8,15 @@ the pieces with one recipient's values, encodes in the tenant's charset (headers
 quoted-printable) and DKIM-signs when the from-domain has a verified key. The ``email`` package
 is only used to read messages back in tests: it is several times slower than the SMTP exchange.
 
-Images: ``asset:<key>`` becomes the absolute URL of the content library's image route. That
-route needs a login; a public image route for recipients comes with the sending pipeline.
+Images: ``asset:<key>`` becomes the absolute URL of the public image route (``/i/<token>/``,
+signed over the tenant, the image's key and its bytes' hash: campaigns.tracking); the preview in
+the app keeps the library's route.
+
+Tracking (campaigns.tracking): when the campaign has ``tracking`` on and the tenant the
+feature, the skeleton's links point at ``/c/<token>/<link>/`` and an open pixel
+``/o/<token>.gif`` closes the body. The links are rewritten once per skeleton; per recipient only
+the recipient token is filled in (the same slot as ``{{ webversion_url }}`` uses), so
+personalising costs one MAC more. Drafts (test sends) are never tracked.
 """
 
 import binascii
@@ -21,19 +28,23 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from mandant.campaigns.models import Campaign
+from mandant.billing.features import feature_enabled
+from mandant.campaigns import tracking
+from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.contacts.models import Contact
 from mandant.contacts.unsubscribe import unsubscribe_token, unsubscribe_url
 from mandant.content.html import (
     CONTENT_PLACEHOLDER,
     PLACEHOLDER_RE,
-    asset_file_url,
     replace_asset_refs,
     sanitize_html,
 )
 from mandant.content.models import ContentItem, ContentKind
+from mandant.content.selectors import asset_get
+from mandant.core.errors import NotFound
 from mandant.sending.dkim_keys import dkim_sign
 from mandant.sending.models import SendingDomain
 from mandant.sending.selectors import postal_address_get, signing_domain_for
@@ -45,9 +56,15 @@ PERSONAL = (
     "contact.email",
     "contact.salutation",
     "unsubscribe_url",
+    "webversion_url",
+    # Not in the placeholder registry (the checklist refuses it in content): the recipient
+    # token in the tracked links and the open pixel.
+    "#token",
 )
-# In the registry but not fillable yet: campaigns have no web version before the pipeline.
-NOT_FILLABLE = frozenset({"webversion_url"})
+TOKEN_SLOT = "{{ #token }}"  # noqa: S105 (a placeholder, no secret)
+TRACKING_FEATURE = "tracking"
+# In the registry but not fillable (none at the moment).
+NOT_FILLABLE: frozenset[str] = frozenset()
 
 PYTHON_CODECS = {"UTF-8": "utf-8", "ISO-8859-1": "iso-8859-1", "ISO-8859-15": "iso-8859-15"}
 # Characters left as they are in an RFC 2047 Q-encoded word (RFC 2047 §5 (3)).
@@ -56,6 +73,9 @@ _ASCII_HEADER_RE = re.compile(r"[\x20-\x7e]*\Z")
 _LINK_RE = re.compile(r"""<a\b[^>]*\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
 _BLOCK_END_RE = re.compile(r"</(p|div|h[1-6]|li|tr|table)>|<br\s*/?>", re.I)
 _TAG_RE = re.compile(r"<[^>]+>")
+# The href of every <a> (sanitize_html writes attributes in double quotes).
+_HREF_RE = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+_BODY_END_RE = re.compile(r"</body>", re.I)
 
 
 def codec_of(charset: str) -> str:
@@ -152,6 +172,12 @@ class MessageSkeleton:
     salutations: tuple[str, str]  # (with the first name as %(name)s, without)
     # unsubscribe_url() split around the token once: reverse() per recipient costs 15 µs.
     unsubscribe_prefix: tuple[str, str]
+    # The recipient token (campaigns.tracking) when a part needs it (tracked links, the open
+    # pixel, {{ webversion_url }}): the part before the contact id and the MAC key; "" if not.
+    token_prefix: str = ""
+    token_key: bytes = b""
+    webversion_prefix: tuple[str, str] = ("", "")
+    tracked: bool = False
     # The unencoded parts, for the checklist and the preview.
     rendered: dict[str, str] = field(default_factory=dict)
 
@@ -225,9 +251,21 @@ def _fill_shared(value: str, values: dict[str, str], *, escape: bool) -> str:
     return PLACEHOLDER_RE.sub(replace, value)
 
 
+def site_url(path: str) -> str:
+    return getattr(settings, "SITE_URL", "").rstrip("/") + path
+
+
 def absolute_asset_url(campaign: Campaign, key: str) -> str:
-    path = asset_file_url(campaign.tenant, key)
-    return getattr(settings, "SITE_URL", "").rstrip("/") + path if path else ""
+    """The public URL of an image of the campaign's tenant ("" when it has none by that key):
+    signed over tenant, key and the bytes' hash, so it may be cached for good."""
+    try:
+        blob = asset_get(tenant=campaign.tenant, key=key).blob
+    except NotFound:
+        return ""
+    if blob is None:
+        return ""
+    token = tracking.image_token(campaign.tenant_id, key, blob.sha256)
+    return site_url(reverse("campaign_image", kwargs={"token": token}))
 
 
 def _footer(campaign: Campaign) -> tuple[str, str]:
@@ -288,6 +326,56 @@ def _unsubscribe_prefix() -> tuple[str, str]:
     return before, after
 
 
+def is_tracked(campaign: Campaign) -> bool:
+    """Tracked mail: the campaign asks for it, the tenant has the feature now (at send time)
+    and the campaign is no draft (a test send is never counted)."""
+    return (
+        campaign.tracking
+        and campaign.status != CampaignStatus.DRAFT
+        and feature_enabled(campaign.tenant, TRACKING_FEATURE)
+    )
+
+
+def _trackable(href: str) -> bool:
+    """Links that are rewritten: absolute http(s) URLs without a placeholder (unsubscribe, web
+    version and personalised links keep their own); never mailto:, tel: or anchors."""
+    value = href.strip().lower()
+    return value.startswith(("http://", "https://")) and "{{" not in href
+
+
+def _split_around(name: str, marker: str, **kwargs: object) -> tuple[str, str]:
+    before, _sep, after = site_url(reverse(name, kwargs={"token": marker, **kwargs})).partition(
+        marker
+    )
+    return before, after
+
+
+def track_links(campaign: Campaign, document: str) -> str:
+    """The HTML document with its links pointing at the click redirect and the open pixel at
+    the end of the body; the recipient token left as a slot (``{{ #token }}``)."""
+    hrefs = [m.group(3) for m in _HREF_RE.finditer(document) if _trackable(m.group(3))]
+    urls = list(dict.fromkeys(html_lib.unescape(h).strip() for h in hrefs))
+    ids = tracking.register_links(campaign, urls)
+    click_before, click_after = _split_around("campaign_click", "t0kenmark", link=987654321)
+
+    def replace(match: re.Match[str]) -> str:
+        href = match.group(3)
+        if not _trackable(href):
+            return match.group(0)
+        link_id = ids[html_lib.unescape(href).strip()]
+        target = click_before + TOKEN_SLOT + click_after.replace("987654321", str(link_id), 1)
+        return f"{match.group(1)}{match.group(2)}{target}{match.group(2)}"
+
+    document = _HREF_RE.sub(replace, document)
+    open_before, open_after = _split_around("campaign_open", "t0kenmark")
+    pixel = (
+        f'<img src="{open_before}{TOKEN_SLOT}{open_after}" width="1" height="1" alt="" '
+        'style="display:block;border:0;width:1px;height:1px">\n'
+    )
+    document, count = _BODY_END_RE.subn(lambda _m: pixel + "</body>", document, count=1)
+    return document if count else document + pixel
+
+
 def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     """The skeleton of the campaign's mail; call inside the tenant's scope."""
     tenant = campaign.tenant
@@ -299,6 +387,8 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     reply_to = campaign.reply_to or (identity.reply_to if identity else "")
     domain = signing_domain_for(tenant, from_address) if from_address else None
     parts = render_parts(campaign)
+    tracked = is_tracked(campaign)
+    html_part = track_links(campaign, parts["html"]) if tracked else parts["html"]
     boundary = f"=_mandant_{uuid.uuid4().hex}"
     head_lines = [
         f"From: {encode_header_value(alias, charset)} <{from_address}>",
@@ -311,6 +401,11 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
     subject = split_personal(parts["subject"], escape=False)
+    text = split_personal(parts["text"], escape=False)
+    html = split_personal(html_part, escape=True)
+    needs_token = tracked or any(
+        name == "webversion_url" for part in (subject, text, html) for _i, name in part.slots
+    )
     return MessageSkeleton(
         tenant_id=tenant.pk,
         charset=charset,
@@ -320,14 +415,20 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         or "localhost",
         head=("\r\n".join(head_lines) + "\r\n").encode("ascii"),
         subject=subject,
-        text=split_personal(parts["text"], escape=False),
-        html=split_personal(parts["html"], escape=True),
+        text=text,
+        html=html,
         boundary=boundary,
         subject_header="" if subject.slots else encode_header_value(subject.fill({}), charset),
         signing_domain=domain,
         salutations=(_("Hello %(name)s,"), _("Hello,")),
         unsubscribe_prefix=_unsubscribe_prefix(),
         rendered=parts,
+        token_prefix=tracking.recipient_prefix(tenant.pk, campaign.pk) if needs_token else "",
+        token_key=tracking.mac_key(tracking.RECIPIENT_SALT) if needs_token else b"",
+        webversion_prefix=_split_around("campaign_webversion", "t0kenmark")
+        if needs_token
+        else ("", ""),
+        tracked=tracked,
     )
 
 
@@ -335,6 +436,13 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
 
 
 def personal_values(skeleton: MessageSkeleton, contact: Contact) -> dict[str, str]:
+    if skeleton.token_prefix:
+        # One MAC per recipient (campaigns.tracking); a contact without a row (test send) is 0.
+        payload = f"{skeleton.token_prefix}{contact.pk or 0:x}"
+        token = f"{payload}.{tracking.mac(skeleton.token_key, payload)}"
+        webversion = skeleton.webversion_prefix[0] + token + skeleton.webversion_prefix[1]
+    else:
+        token = webversion = ""
     fields = contact.fields or {}
     salutation = fields.get("salutation") if isinstance(fields, dict) else None
     if not salutation:
@@ -348,6 +456,8 @@ def personal_values(skeleton: MessageSkeleton, contact: Contact) -> dict[str, st
         "unsubscribe_url": skeleton.unsubscribe_prefix[0]
         + unsubscribe_token(contact)
         + skeleton.unsubscribe_prefix[1],
+        "webversion_url": webversion,
+        "#token": token,
     }
 
 

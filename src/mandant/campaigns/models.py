@@ -117,6 +117,8 @@ class Campaign(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("pending")
+    # Claimed by a worker until ``claimed_until``; a worker that dies leaves it to be taken over.
+    SENDING = "sending", _("sending")
     RETRY = "retry", _("retry")
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
@@ -140,6 +142,7 @@ class Delivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     smtp_response = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -150,7 +153,9 @@ class Delivery(models.Model):
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         indexes = [
-            models.Index(fields=["tenant", "campaign", "status"], name="delivery_tenant_status"),
+            # The lanes claim open rows in id order per status (campaigns.pipeline.claim); the
+            # counts group by status. Rows are always reached through their campaign.
+            models.Index(fields=["campaign", "status", "id"], name="delivery_campaign_status"),
             # A DSN names its original by Message-ID (campaigns.bounces).
             models.Index(
                 fields=["message_id"],
@@ -164,3 +169,15 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}:{self.email}"
+
+
+class RateWindow(models.Model):
+    """A fixed one-second window of a send-rate limit shared by every worker on every machine
+    (campaigns.throttle): ``key`` names the limit ("tenant:<id>", "relay:<host>")."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    window = models.BigIntegerField(default=0)  # Unix second the count belongs to
+    used = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.window}: {self.used}"

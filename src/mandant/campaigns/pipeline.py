@@ -1,43 +1,43 @@
 """The sending pipeline (DESIGN §4): prepare a campaign's delivery rows, send them in batches.
 
-Exactly once per recipient: one ``Delivery`` row per (campaign, contact). Each row is locked
-(``SKIP LOCKED``), sent and marked in its own short transaction, so a worker killed in the middle
-of a batch leaves its row unmarked and unlocked (PostgreSQL drops the lock with the connection),
-and any other worker can take it later; a row marked sent is never taken again.
+Exactly once per recipient: one ``Delivery`` row per (campaign, contact). Sending lanes claim
+small chunks of rows with a lease (``status=sending``, ``claimed_until``; ``SKIP LOCKED`` so
+lanes never wait for each other), send each message over a pooled SMTP connection and mark its
+row right after the server's answer, in an autocommitted statement of its own. A worker killed
+at any point leaves its claimed rows to be taken over once the lease ends; a row marked sent is
+never taken again. Why not one transaction per chunk: a kill would send the whole chunk again
+(docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection, connections, transaction
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from mandant.campaigns import throttle
 from mandant.campaigns.message import MessageSkeleton, build_campaign_message, personalise
 from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from mandant.campaigns.selectors import campaign_recipients, recipient_count
+from mandant.campaigns.selectors import recipient_count, recipient_id_batches
+from mandant.campaigns.smtp_pool import POOL, relay_key
 from mandant.contacts.models import Contact, ContactStatus
-from mandant.contacts.selectors import walk_by_id
 from mandant.notices.backends import OutboxBackend
-from mandant.notices.delivery import (
-    Outcome,
-    Result,
-    Wire,
-    max_attempts,
-    retry_delay,
-)
-from mandant.notices.delivery import _smtp_send as smtp_send
+from mandant.notices.delivery import Outcome, Result, Wire, max_attempts, retry_delay
 from mandant.notices.models import OutboxMessage
+from mandant.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ DEFAULT_BATCH_SIZE = 1000
 # How often a sending worker looks whether the campaign was paused or cancelled.
 STATUS_CHECK_SECONDS = 0.2
 RESPONSE_MAX_CHARS = 2000
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY)
 OUTBOX_RESPONSE = "kept in the outbox (outbox://)"
 
 
@@ -77,36 +77,61 @@ def prepare(campaign_id: int, size: int | None = None) -> int:
     size = size or batch_size()
     enqueued = 0
     with scope(tenant=campaign.tenant_id):
-        recipients = campaign_recipients(campaign=campaign)
-        if campaign.prepared_at is None and recipients is not None:
-            for rows in walk_by_id(recipients.only("pk", "email"), batch=size):
-                Delivery.objects.bulk_create(
-                    [
-                        Delivery(
-                            tenant_id=campaign.tenant_id,
-                            campaign_id=campaign.pk,
-                            contact_id=row.pk,
-                            email=row.email,
-                        )
-                        for row in rows
-                    ],
-                    ignore_conflicts=True,
-                )
-            Campaign.objects.filter(pk=campaign.pk).update(prepared_at=timezone.now())
-        # Batches by delivery id over the rows still open (a resumed campaign skips the rest).
-        open_rows = Delivery.objects.filter(campaign_id=campaign.pk, status__in=OPEN)
+        rows_of_campaign = Delivery.objects.filter(campaign_id=campaign.pk)
         last = 0
-        while True:
-            ids = list(
-                open_rows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size]
-            )
-            if not ids:
-                break
-            tasks.send_batch.enqueue(campaign.pk, ids[0], ids[-1])
-            enqueued += 1
-            last = ids[-1]
+        if campaign.prepared_at is None:
+            # Each batch is sent while the next rows are still being inserted.
+            for ids in recipient_id_batches(campaign=campaign, size=size):
+                insert_deliveries(campaign, ids)
+                # The newest row walking the primary key backwards: this campaign's rows
+                # were just inserted, so it stops at once.
+                newest = rows_of_campaign.order_by("-pk").values_list("pk", flat=True).first() or 0
+                if newest > last:
+                    tasks.send_batch.enqueue(campaign.pk, last + 1, newest)
+                    enqueued += 1
+                    last = newest
+            Campaign.objects.filter(pk=campaign.pk).update(prepared_at=timezone.now())
+        else:
+            # Resumed: batches by delivery id over the rows still open.
+            open_rows = rows_of_campaign.filter(status__in=OPEN)
+            while True:
+                ids = list(
+                    open_rows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size]
+                )
+                if not ids:
+                    break
+                tasks.send_batch.enqueue(campaign.pk, ids[0], ids[-1])
+                enqueued += 1
+                last = ids[-1]
     finish_if_done(campaign.pk)
     return enqueued
+
+
+def insert_deliveries(campaign: Campaign, contact_ids: list[int]) -> None:
+    """One ``Delivery`` per active contact among ``contact_ids`` (existing ones are kept): a
+    single INSERT … SELECT, no contact travels through Python."""
+    delivery = Delivery._meta.db_table
+    contact = Contact._meta.db_table
+    marks = ", ".join(["%s"] * len(contact_ids))
+    # Only table names and placeholders are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {delivery} (tenant_id, campaign_id, contact_id, email, status, "  # noqa: S608
+        "attempts, message_id, smtp_response) "
+        f"SELECT tenant_id, %s, id, email, %s, 0, '', '' FROM {contact} "
+        f"WHERE tenant_id = %s AND status = %s AND id IN ({marks}) "
+        "ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                campaign.pk,
+                DeliveryStatus.PENDING,
+                campaign.tenant_id,
+                ContactStatus.ACTIVE,
+                *contact_ids,
+            ],
+        )
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -134,6 +159,13 @@ class BatchReport:
     skipped: int = 0
     stopped: bool = False
 
+    def add(self, other: BatchReport) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.retrying += other.retrying
+        self.skipped += other.skipped
+        self.stopped = self.stopped or other.stopped
+
     def as_dict(self) -> dict[str, int | bool]:
         return {
             "sent": self.sent,
@@ -142,55 +174,6 @@ class BatchReport:
             "skipped": self.skipped,
             "stopped": self.stopped,
         }
-
-
-class Sender:
-    """One SMTP connection, kept open for the whole batch and reopened when it drops."""
-
-    def __init__(self) -> None:
-        self.transport = get_connection(fail_silently=False)
-        self.is_open = False
-
-    def send(self, wire: Wire) -> Outcome:
-        if isinstance(self.transport, OutboxBackend):
-            return keep_in_outbox(wire)
-        if not isinstance(self.transport, SMTPBackend):
-            return Outcome(Result.TEMPORARY, "No SMTP transport is configured (EMAIL_URL).")
-        for attempt in (1, 2):
-            failure = self._open()
-            if failure is not None:
-                return failure
-            outcome = smtp_send(self.transport.connection, wire)  # type: ignore[arg-type]
-            if not outcome.reconnect:
-                return outcome
-            self.close()
-            if (
-                attempt == 1
-                and outcome.result is Result.TEMPORARY
-                and "421" not in outcome.response
-            ):
-                continue  # a dropped connection: once more on a fresh one
-            return outcome
-        return outcome  # pragma: no cover - the loop always returns
-
-    def _open(self) -> Outcome | None:
-        if self.is_open:
-            return None
-        assert isinstance(self.transport, SMTPBackend)
-        try:
-            self.transport.open()
-        except Exception as exc:
-            return Outcome(Result.TEMPORARY, f"{type(exc).__name__}: {exc}", reconnect=True)
-        self.is_open = True
-        return None
-
-    def close(self) -> None:
-        if self.is_open:
-            with contextlib.suppress(Exception):
-                self.transport.close()
-        if isinstance(self.transport, SMTPBackend):
-            self.transport.connection = None
-        self.is_open = False
 
 
 def keep_in_outbox(wire: Wire) -> Outcome:
@@ -231,137 +214,309 @@ class StopWatch:
         return not self.sending
 
 
-def _due(now: datetime) -> Q:
-    return Q(status=DeliveryStatus.PENDING) | Q(
-        status=DeliveryStatus.RETRY, next_attempt_at__lte=now
-    )
-
-
 def _message_id(data: bytes) -> str:
     head = data.split(b"\r\n\r\n", 1)[0]
     _before, found, after = head.partition(b"Message-ID: <")
     return after.split(b">", 1)[0].decode("ascii", "replace") if found else ""
 
 
+def claim_seconds() -> int:
+    return int(getattr(settings, "CAMPAIGN_CLAIM_SECONDS", 120))
+
+
+def lane_count() -> int:
+    """Sending lanes for one batch: threads with a database and an SMTP connection each. One on
+    SQLite (it writes one transaction at a time) and inside a transaction (another thread
+    could not see its rows: tests with the immediate task backend)."""
+    if connection.vendor == "sqlite" or connection.in_atomic_block:
+        return 1
+    return max(1, int(getattr(settings, "CAMPAIGN_SEND_LANES", 4)))
+
+
+@dataclass
+class Batch:
+    """What every lane of one ``send_batch`` shares (read-only)."""
+
+    campaign_id: int
+    tenant: Tenant
+    first_id: int
+    last_id: int
+    skeleton: MessageSkeleton
+    limits: list[throttle.Limit]
+    claim_size: int
+
+
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> BatchReport:
-    """Send the open deliveries with ids in [first_id, last_id] over one SMTP connection, then
-    take over any open delivery of the campaign no worker holds (a crashed worker's rows)."""
+    """Send the open deliveries with ids in [first_id, last_id], then take over any open
+    delivery of the campaign that no live claim holds (a crashed worker's rows, due retries).
+
+    The lanes claim chunks of rows (``status=sending`` with a lease, ``claimed_until``), send
+    each message and mark its row at once in its own autocommitted statement: a worker killed
+    at any point leaves at most the message it was sending in doubt (sent again after the lease:
+    RFC 1047's window, a few microseconds between the server's "250" and the mark), never a
+    chunk."""
     report = BatchReport()
     campaign = _campaign(campaign_id)
     if campaign is None:
         return report
-    watch = StopWatch(campaign_id)
-    if watch.stop():
+    if StopWatch(campaign_id).stop():
         report.stopped = True
         return report
     with scope(tenant=campaign.tenant_id):
         skeleton = build_campaign_message(campaign)
-        sender = Sender()
-        try:
-            rows = Delivery.objects.filter(campaign_id=campaign_id)
-            _send_rows(
-                rows.filter(pk__gte=first_id, pk__lte=last_id), skeleton, sender, watch, report
-            )
-            if not report.stopped:
-                _send_rows(rows, skeleton, sender, watch, report)
-        finally:
-            sender.close()
-    finish_if_done(campaign_id)
+        limits = throttle.limits_for(campaign.tenant, relay_name())
+    batch = Batch(
+        campaign_id=campaign_id,
+        tenant=campaign.tenant,
+        first_id=first_id,
+        last_id=last_id,
+        skeleton=skeleton,
+        limits=limits,
+        claim_size=throttle.chunk_size(limits, claim_size()),
+    )
+    lanes = lane_count()
+    if lanes == 1:
+        _lane(batch, report)
+    else:
+        reports = [BatchReport() for _ in range(lanes)]
+        threads = [
+            threading.Thread(target=_lane_thread, args=(batch, r), name=f"lane-{i}")
+            for i, r in enumerate(reports)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for lane_report in reports:
+            report.add(lane_report)
+    if not finish_if_done(campaign_id) and not report.stopped:
+        _sweep_later(campaign_id)
     return report
 
 
-def _send_rows(
-    queryset: QuerySet[Delivery],
-    skeleton: MessageSkeleton,
-    sender: Sender,
-    watch: StopWatch,
-    report: BatchReport,
-) -> None:
-    last = 0
-    size = batch_size()
-    while True:
-        chunk = list(
-            queryset.filter(_due(timezone.now()), pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", "contact_id")[:size]
-        )
-        if not chunk:
-            return
-        last = chunk[-1][0]
-        contacts = {
-            c.pk: c
-            for c in Contact.objects.filter(
-                tenant_id=skeleton.tenant_id, pk__in=[contact_id for _pk, contact_id in chunk]
-            )
-        }
-        for pk, contact_id in chunk:
-            if watch.stop():
-                report.stopped = True
+def claim_size() -> int:
+    return int(getattr(settings, "CAMPAIGN_CLAIM_SIZE", 100))
+
+
+def relay_name() -> str:
+    backend = get_connection(fail_silently=True)
+    if isinstance(backend, SMTPBackend):
+        return relay_key(backend).name
+    return type(backend).__name__
+
+
+def _lane_thread(batch: Batch, report: BatchReport) -> None:
+    try:
+        _lane(batch, report)
+    except Exception:
+        # The lane's claimed rows go back to others once its lease ends.
+        logger.exception("Sending lane of campaign %s failed", batch.campaign_id)
+    finally:
+        connections.close_all()  # this thread's own database connection
+
+
+def _lane(batch: Batch, report: BatchReport) -> None:
+    """Claim, send and mark chunk after chunk: first in the batch's id range, then anywhere in
+    the campaign."""
+    watch = StopWatch(batch.campaign_id)
+    transport = get_connection(fail_silently=True)
+    outbox = isinstance(transport, OutboxBackend)
+    smtp = isinstance(transport, SMTPBackend)
+    marks = Marks(batch.campaign_id)
+    with scope(tenant=batch.tenant.pk), contextlib.ExitStack() as stack:
+        pooled = stack.enter_context(POOL.connection()) if smtp else None
+        stack.callback(marks.close)
+        for ranged in (True, False):
+            while True:
+                if watch.stop():
+                    report.stopped = True
+                    return
+                wanted, wait = throttle.reserve(batch.limits, batch.claim_size)
+                if not wanted:
+                    time.sleep(min(wait, STATUS_CHECK_SECONDS * 5))
+                    continue
+                rows = claim(batch, wanted, ranged=ranged)
+                if not rows:
+                    break
+                contacts = {
+                    c.pk: c
+                    for c in Contact.objects.filter(
+                        tenant_id=batch.tenant.pk, pk__in=[contact_id for _pk, contact_id in rows]
+                    )
+                }
+                for index, (pk, contact_id) in enumerate(rows):
+                    if watch.stop():
+                        release([row_pk for row_pk, _c in rows[index:]])
+                        report.stopped = True
+                        return
+                    contact = contacts.get(contact_id)
+                    if contact is None or contact.status != ContactStatus.ACTIVE:
+                        # Unsubscribed or bounced since the send began: it is not sent.
+                        reason = contact.get_status_display() if contact else "deleted"
+                        outcome = Outcome(Result.PERMANENT, f"not sent: contact {reason}")
+                        marks.mark(pk, outcome, "", report)
+                        continue
+                    data = personalise(batch.skeleton, contact)
+                    wire = Wire(batch.skeleton.envelope_from, [contact.email], data)
+                    if outbox:
+                        with transaction.atomic():
+                            marks.mark(pk, keep_in_outbox(wire), _message_id(data), report)
+                        continue
+                    if pooled is None:
+                        outcome = Outcome(
+                            Result.TEMPORARY, "No SMTP transport is configured (EMAIL_URL)."
+                        )
+                    else:
+                        outcome = pooled.send(wire.sender, contact.email, data)
+                    marks.mark(pk, outcome, _message_id(data), report)
+            if not ranged:
                 return
-            _send_one(pk, contacts.get(contact_id), skeleton, sender, report)
 
 
-def _send_one(
-    pk: int, contact: Contact | None, skeleton: MessageSkeleton, sender: Sender, report: BatchReport
-) -> None:
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Marks need not wait for the disk: a crash of the database server itself can then
-            # lose the last marks (those messages go out again), which the design accepts.
+def claim(batch: Batch, size: int, *, ranged: bool) -> list[tuple[int, int]]:
+    """Up to ``size`` due deliveries, marked ``sending`` with a lease: (delivery id, contact
+    id). Pending rows first, then retries that are due, then rows whose claim has lapsed (a
+    crashed worker's). Rows other workers hold are skipped, not waited for."""
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value
+    lease = at(now + timedelta(seconds=claim_seconds()))
+    attempts: tuple[tuple[str, list[Any]], ...] = (
+        ("status = %s", [DeliveryStatus.PENDING]),
+        ("status = %s AND next_attempt_at <= %s", [DeliveryStatus.RETRY, at(now)]),
+        ("status = %s AND claimed_until < %s", [DeliveryStatus.SENDING, at(now)]),
+    )
+    for condition, params in attempts:
+        rows = _claim_where(batch, size, condition, params, lease, ranged=ranged)
+        if rows:
+            return rows
+    return []
+
+
+def _claim_where(
+    batch: Batch,
+    size: int,
+    condition: str,
+    params: list[Any],
+    lease: Any,
+    *,
+    ranged: bool,
+) -> list[tuple[int, int]]:
+    # Raw SQL: one round trip per chunk (UPDATE … RETURNING over a SKIP LOCKED subquery that
+    # walks the (campaign, status, id) index); the ids come from this campaign, which the task
+    # was given inside its tenant.
+    table = Delivery._meta.db_table
+    where = f"campaign_id = %s AND {condition}"
+    values: list[Any] = [DeliveryStatus.SENDING, lease, batch.campaign_id, *params]
+    if ranged:
+        where += " AND id BETWEEN %s AND %s"
+        values += [batch.first_id, batch.last_id]
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    # Only the table name and fixed SQL are formatted in; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET status = %s, claimed_until = %s WHERE id IN "  # noqa: S608
+        f"(SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT {int(size)}{lock}) "
+        "RETURNING id, contact_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        rows = [(int(pk), int(contact_id)) for pk, contact_id in cursor.fetchall()]
+    rows.sort()
+    return rows
+
+
+def release(pks: list[int]) -> None:
+    """Claimed rows not sent (the campaign was paused or cancelled) are open again."""
+    if pks:
+        Delivery.objects.filter(pk__in=pks, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.PENDING, claimed_until=None
+        )
+
+
+class Marks:
+    """Marks each delivery right after its SMTP answer, one autocommitted UPDATE per message
+    (raw SQL: the ORM's update costs more than the SMTP exchange). On PostgreSQL the lane's
+    session does not wait for the disk at commit: a crash of the database server itself can
+    lose the last marks, and those messages go out again, which the design accepts."""
+
+    def __init__(self, campaign_id: int) -> None:
+        self.campaign_id = campaign_id
+        table = Delivery._meta.db_table
+        # Only the table name is formatted in; every value is a parameter.
+        self.sql = (
+            f"UPDATE {table} SET status = %s, attempts = attempts + 1, "  # noqa: S608
+            "next_attempt_at = %s, message_id = %s, smtp_response = %s, sent_at = %s, "
+            "claimed_until = NULL WHERE id = %s"
+        )
+        self.async_commit = False
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute("SET synchronous_commit TO OFF")
+            self.async_commit = True
+
+    def mark(self, pk: int, outcome: Outcome, message_id: str, report: BatchReport) -> None:
         now = timezone.now()
-        delivery = (
-            Delivery.objects.select_for_update(skip_locked=True).filter(_due(now), pk=pk).first()
-        )
-        if delivery is None:  # sent, or held by another worker
-            report.skipped += 1
-            return
-        delivery.attempts += 1
-        if contact is None or contact.status != ContactStatus.ACTIVE:
-            # Unsubscribed or bounced since the send began: it is not sent.
-            reason = contact.get_status_display() if contact else "deleted"
-            outcome = Outcome(Result.PERMANENT, f"not sent: contact {reason}")
-        else:
-            data = personalise(skeleton, contact)
-            delivery.message_id = _message_id(data)
-            outcome = sender.send(Wire(skeleton.envelope_from, [contact.email], data))
-        _apply(delivery, outcome, now, report)
-        delivery.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "next_attempt_at",
-                "message_id",
-                "smtp_response",
-                "sent_at",
-            ]
-        )
+        status, next_attempt = self._status(pk, outcome, now, report)
+        sent_at = now if status == DeliveryStatus.SENT else None
+        response = outcome.response[:RESPONSE_MAX_CHARS]
+        at = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(
+                self.sql, [status, at(next_attempt), message_id, response, at(sent_at), pk]
+            )
+        if next_attempt is not None:
+            _retry_later(self.campaign_id, pk, next_attempt)
+
+    @staticmethod
+    def _status(
+        pk: int, outcome: Outcome, now: datetime, report: BatchReport
+    ) -> tuple[str, datetime | None]:
+        if outcome.result is Result.ACCEPTED:
+            report.sent += 1
+            return DeliveryStatus.SENT, None
+        attempts = 1 + int(Delivery.objects.filter(pk=pk).values_list("attempts", flat=True).get())
+        if outcome.result is Result.PERMANENT or attempts >= max_attempts():
+            report.failed += 1
+            return DeliveryStatus.FAILED, None
+        report.retrying += 1
+        return DeliveryStatus.RETRY, now + retry_delay(attempts)
+
+    def close(self) -> None:
+        if self.async_commit and connection.connection is not None:
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO DEFAULT")
 
 
-def _apply(delivery: Delivery, outcome: Outcome, now: datetime, report: BatchReport) -> None:
+def _retry_later(campaign_id: int, pk: int, at: datetime) -> None:
     from mandant.campaigns import tasks
 
-    delivery.smtp_response = outcome.response[:RESPONSE_MAX_CHARS]
-    delivery.next_attempt_at = None
-    if outcome.result is Result.ACCEPTED:
-        delivery.status = DeliveryStatus.SENT
-        delivery.sent_at = now
-        report.sent += 1
-    elif outcome.result is Result.PERMANENT or delivery.attempts >= max_attempts():
-        delivery.status = DeliveryStatus.FAILED
-        report.failed += 1
+    task = tasks.send_batch
+    if task.get_backend().supports_defer:
+        task.using(run_after=at).enqueue(campaign_id, pk, pk)
     else:
-        delivery.status = DeliveryStatus.RETRY
-        delivery.next_attempt_at = now + retry_delay(delivery.attempts)
-        report.retrying += 1
-        task = tasks.send_batch
-        if task.get_backend().supports_defer:
-            task.using(run_after=delivery.next_attempt_at).enqueue(
-                delivery.campaign_id, delivery.pk, delivery.pk
-            )
-        else:
-            logger.warning("Task backend cannot defer: delivery %s waits for a resume", delivery.pk)
+        logger.warning("Task backend cannot defer: delivery %s waits for a resume", pk)
+
+
+def _sweep_later(campaign_id: int) -> None:
+    """Nothing is left to claim, but rows are still held by claims of other lanes. When every
+    open row is such a row, a task after the latest lease takes over what a crashed worker left
+    (a live worker will have marked its rows by then, and the task finds nothing)."""
+    from mandant.campaigns import tasks
+
+    now = timezone.now()
+    with scopes_disabled():
+        open_rows = Delivery.objects.filter(campaign_id=campaign_id, status__in=OPEN)
+        held = Delivery.objects.filter(
+            campaign_id=campaign_id, status=DeliveryStatus.SENDING, claimed_until__gte=now
+        )
+        if open_rows.filter(
+            Q(status=DeliveryStatus.PENDING) | Q(next_attempt_at__lte=now)
+        ).exists():
+            return  # claimable rows: a running or queued batch takes them
+        latest = held.aggregate(at=Max("claimed_until"))["at"]
+    task = tasks.send_batch
+    if latest is not None and task.get_backend().supports_defer:
+        task.using(run_after=latest + timedelta(seconds=1)).enqueue(campaign_id, 0, 0)
 
 
 def delivery_counts(campaign: Campaign) -> dict[str, int]:
@@ -377,7 +532,7 @@ def delivery_counts(campaign: Campaign) -> dict[str, int]:
     # A bounced delivery was sent: a DSN refused it later (campaigns.bounces).
     sent = by_status.get(DeliveryStatus.SENT, 0) + by_status.get(DeliveryStatus.BOUNCED, 0)
     failed = by_status.get(DeliveryStatus.FAILED, 0)
-    remaining = by_status.get(DeliveryStatus.PENDING, 0) + by_status.get(DeliveryStatus.RETRY, 0)
+    remaining = sum(by_status.get(status, 0) for status in OPEN)
     if campaign.prepared_at is None and campaign.status in (
         CampaignStatus.SCHEDULED,
         CampaignStatus.SENDING,
@@ -392,3 +547,21 @@ def delivery_counts(campaign: Campaign) -> dict[str, int]:
         "remaining": remaining,
         "total": sent + failed + remaining,
     }
+
+
+RATE_WINDOW_SECONDS = 10
+
+
+def current_rate(campaign: Campaign) -> float:
+    """Messages per second over the last RATE_WINDOW_SECONDS (0 unless the campaign sends)."""
+    if campaign.status != CampaignStatus.SENDING:
+        return 0.0
+    since = timezone.now() - timedelta(seconds=RATE_WINDOW_SECONDS)
+    with scope(tenant=campaign.tenant_id):
+        recent = Delivery.objects.filter(
+            tenant_id=campaign.tenant_id,
+            campaign_id=campaign.pk,
+            status=DeliveryStatus.SENT,
+            sent_at__gte=since,
+        ).count()
+    return round(recent / RATE_WINDOW_SECONDS, 1)

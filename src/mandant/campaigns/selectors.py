@@ -1,5 +1,6 @@
 """Every read of campaigns used by views, the API and (later) the pipeline."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
@@ -7,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from mandant.accounts.roles import Action, grant_allows
 from mandant.campaigns.models import Campaign
-from mandant.contacts.models import Contact
+from mandant.contacts.models import Contact, ContactStatus, ListMembership
 from mandant.contacts.selectors import sendable_contacts
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
@@ -57,5 +58,42 @@ def campaign_recipients(*, campaign: Campaign) -> QuerySet[Contact] | None:
 
 
 def recipient_count(*, campaign: Campaign) -> int:
+    if campaign.contact_list_id is not None:
+        # Counted from the list's side: a join the planner gets right even before ANALYZE
+        # (``id IN (members)`` took 19 s for 20,000 freshly imported contacts).
+        return ListMembership.objects.filter(
+            tenant_id=campaign.tenant_id,
+            contact_list_id=campaign.contact_list_id,
+            contact__status=ContactStatus.ACTIVE,
+        ).count()
     recipients = campaign_recipients(campaign=campaign)
     return 0 if recipients is None else recipients.count()
+
+
+def recipient_id_batches(*, campaign: Campaign, size: int) -> Iterator[list[int]]:
+    """Ids of the contacts the campaign goes to, in batches by id; for a list, its members
+    (the caller keeps only the active ones: ``Delivery`` rows are inserted from the contacts
+    table with that condition).
+
+    A list is walked along its membership index (tenant, list, contact). The plain
+    ``id IN (members)`` keyset query leaves the plan to the statistics, and right after a large
+    import (before ANALYZE) PostgreSQL chose a nested loop over every member for each row:
+    seconds per batch instead of milliseconds."""
+    if campaign.contact_list_id is None:
+        recipients = campaign_recipients(campaign=campaign)
+        if recipients is None:
+            return
+        queryset: QuerySet[Any, int] = recipients.values_list("pk", flat=True)
+        column = "pk"
+    else:
+        queryset = ListMembership.objects.filter(
+            tenant_id=campaign.tenant_id, contact_list_id=campaign.contact_list_id
+        ).values_list("contact_id", flat=True)
+        column = "contact_id"
+    last = 0
+    while True:
+        ids = list(queryset.filter(**{f"{column}__gt": last}).order_by(column)[:size])
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids

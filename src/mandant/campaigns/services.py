@@ -8,7 +8,7 @@ transaction and writes one audit row.
 import contextlib
 import smtplib
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,11 +17,13 @@ from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_scopes import scopes_disabled
 from email_validator import EmailNotValidError, validate_email
 
 from mandant.accounts.roles import Action
 from mandant.audit.models import AuditEntry
 from mandant.audit.services import audit_record
+from mandant.billing.features import require_feature
 from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.campaigns.selectors import campaign_grant
 from mandant.contacts.models import Contact, ContactList, Segment
@@ -150,6 +152,10 @@ def _clean(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
         )
     if "tracking" in values:
         clean["tracking"] = bool(values["tracking"])
+        if clean["tracking"]:
+            # Opens and clicks tracking is a product (included from PROFESSIONAL): a 403 that
+            # names it when the tenant has it not.
+            require_feature(tenant, "tracking")
     return clean
 
 
@@ -444,34 +450,45 @@ def _set_status(
 def _enqueue_prepare(campaign: Campaign) -> None:
     from mandant.campaigns import pipeline, tasks
 
-    task = tasks.prepare_campaign
-    if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at is not None:
-        task = task.using(run_after=campaign.send_at)
     # Enqueued in the status change's transaction: with the database task backend the task row
     # commits (or not) together with the status.
-    task.enqueue(campaign.pk, pipeline.batch_size())
+    if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at is not None:
+        # The task names the time it was scheduled for: when it comes due it starts the send
+        # only if the campaign is still scheduled for exactly that time, so unscheduling or a
+        # new time leaves the old task nothing to do (campaign_start_scheduled).
+        tasks.start_scheduled_campaign.using(run_after=campaign.send_at).enqueue(
+            campaign.pk, campaign.send_at.isoformat()
+        )
+        return
+    tasks.prepare_campaign.enqueue(campaign.pk, pipeline.batch_size())
 
 
 def campaign_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, at: Any = None) -> Campaign:
-    """Send the draft now, or at ``at`` (scheduled). The checklist must pass; otherwise a
-    ValidationError (code ``checklist_unmet``) whose messages are the unmet items."""
+    """Send the draft now, or schedule it for ``at`` (a time in the future; a past one is a
+    ValidationError on ``at``). A scheduled campaign can be sent now or scheduled for another
+    time the same way. The checklist must pass; otherwise a ValidationError (code
+    ``checklist_unmet``) whose messages are the unmet items."""
     from mandant.campaigns.checklist import campaign_checklist
 
     campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
-    _require_status(campaign, tenant, (CampaignStatus.DRAFT,))
+    _require_status(campaign, tenant, (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED))
+    now = timezone.now()
+    if at is not None and timezone.is_naive(at):
+        at = timezone.make_aware(at)
+    if at is not None and at <= now:
+        raise ValidationError(
+            {"at": ValidationError(_("Choose a time in the future."), code="past")}
+        )
     unmet = [c for c in campaign_checklist(campaign) if not c.ok]
     if unmet:
         raise ValidationError(
             {"checklist": [ValidationError(c.label, code="checklist_unmet") for c in unmet]}
         )
-    now = timezone.now()
-    if at is not None and timezone.is_naive(at):
-        at = timezone.make_aware(at)
-    scheduled = at is not None and at > now
+    scheduled = at is not None
     if scheduled:
         from mandant.campaigns import tasks
 
-        if not tasks.prepare_campaign.get_backend().supports_defer:
+        if not tasks.start_scheduled_campaign.get_backend().supports_defer:
             raise ValidationError(
                 {"at": ValidationError(_("Scheduling needs the task worker."), code="invalid")}
             )
@@ -483,6 +500,52 @@ def campaign_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, at: Any =
         action="campaign.send",
         send_at=at if scheduled else now,
     )
+
+
+def campaign_unschedule(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:
+    """A scheduled campaign back to a draft; its task finds it so and does nothing."""
+    grant = campaign_grant(actor, tenant, Action.CAMPAIGN_EDIT)
+    _require_status(campaign, tenant, (CampaignStatus.SCHEDULED,))
+    with transaction.atomic():
+        # Only while still scheduled: the worker may have started the send a moment ago.
+        changed = Campaign.objects.filter(
+            tenant=tenant, pk=campaign.pk, status=CampaignStatus.SCHEDULED
+        ).update(
+            status=CampaignStatus.DRAFT,
+            send_at=None,
+            updated_by=actor.user,
+            updated_at=timezone.now(),
+        )
+        if not changed:
+            raise ValidationError(
+                _("The campaign is being sent already; pause or cancel it instead."),
+                code="wrong_status",
+            )
+        audit_record(
+            actor=actor,
+            action="campaign.unschedule",
+            tenant=tenant,
+            grant=grant,
+            obj=campaign,
+            changes={
+                "status": [CampaignStatus.SCHEDULED, CampaignStatus.DRAFT],
+                "send_at": [campaign.send_at.isoformat() if campaign.send_at else None, None],
+            },
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_start_scheduled(*, campaign_id: int, send_at: datetime) -> bool:
+    """The task of a scheduled send came due: scheduled → sending, but only while the campaign
+    is still scheduled for exactly ``send_at``. True when the send may start now."""
+    # The worker's task has only the campaign id; one conditional update on that row.
+    with scopes_disabled():
+        return bool(
+            Campaign.objects.filter(
+                pk=campaign_id, status=CampaignStatus.SCHEDULED, send_at=send_at
+            ).update(status=CampaignStatus.SENDING)
+        )
 
 
 def campaign_pause(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:

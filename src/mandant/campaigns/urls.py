@@ -14,10 +14,11 @@ urlpatterns = [
     path("<int:campaign_id>/preview/", views.campaign_preview, name="preview"),
     path("<int:campaign_id>/render/", views.campaign_render, name="render"),
     path("<int:campaign_id>/progress/", views.campaign_progress, name="progress"),
+    path("<int:campaign_id>/schedule/", views.campaign_schedule, name="schedule"),
     *(
         path(
             f"<int:campaign_id>/{action}/", views.campaign_control, {"action": action}, name=action
         )
-        for action in ("send", "pause", "resume", "cancel")
+        for action in ("send", "pause", "resume", "cancel", "unschedule")
     ),
 ]

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mandant.accounts.roles import Action, role_allows
 from mandant.campaigns import selectors, services
 from mandant.campaigns.checklist import campaign_checklist
-from mandant.campaigns.forms import CampaignForm, FromDraftForm, TestSendForm
+from mandant.campaigns.forms import CampaignForm, FromDraftForm, ScheduleForm, TestSendForm
 from mandant.campaigns.message import (
     build_campaign_message,
     personal_values,
@@ -136,7 +138,6 @@ def campaign_new(request: TenantRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    may_edit = _may_edit(request) and campaign.status == CampaignStatus.DRAFT
     form = CampaignForm(tenant=request.tenant, initial=_initial(campaign))
     status = 200
     if request.method == "POST":
@@ -157,6 +158,18 @@ def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
                 messages.success(request, _("The campaign was saved."))
                 return redirect("campaigns:edit", request.tenant.slug, campaign.pk)
         status = 422
+    return _edit_page(request, campaign, form, status=status)
+
+
+def _edit_page(
+    request: TenantRequest,
+    campaign: Campaign,
+    form: CampaignForm,
+    *,
+    status: int = 200,
+    schedule_form: ScheduleForm | None = None,
+) -> HttpResponse:
+    may_edit = _may_edit(request) and campaign.status == CampaignStatus.DRAFT
     if not may_edit:
         for field in form.fields.values():
             field.disabled = True
@@ -169,13 +182,14 @@ def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
             "form": form,
             "may_edit": may_edit,
             "may_send": _may_edit(request),
-            "ready_to_send": campaign.status == CampaignStatus.DRAFT
+            "ready_to_send": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
             and _may_edit(request)
             and all(c.ok for c in campaign_checklist(campaign)),
+            "schedule_form": schedule_form or ScheduleForm(),
             "progress": None if campaign.status == CampaignStatus.DRAFT else _progress(campaign),
             "live": campaign.status in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED),
             "statistics": None
-            if campaign.status == CampaignStatus.DRAFT
+            if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
             else statistics_bars(campaign_statistics(campaign)),
         },
         status=status,
@@ -209,6 +223,10 @@ _SEND_ACTIONS = {
     "pause": (services.campaign_pause, gettext_lazy("The campaign was paused.")),
     "resume": (services.campaign_resume, gettext_lazy("The campaign is being sent again.")),
     "cancel": (services.campaign_cancel, gettext_lazy("The campaign was cancelled.")),
+    "unschedule": (
+        services.campaign_unschedule,
+        gettext_lazy("The campaign is no longer scheduled; it is a draft again."),
+    ),
 }
 
 
@@ -227,6 +245,37 @@ def campaign_control(request: TenantRequest, campaign_id: int, action: str) -> H
     else:
         messages.success(request, str(done))
     return redirect("campaigns:edit", request.tenant.slug, campaign.pk)
+
+
+@tenant_view(Action.CAMPAIGN_EDIT)
+@require_POST
+def campaign_schedule(request: TenantRequest, campaign_id: int) -> HttpResponse:
+    """Send at a time (in the current time zone); errors on the campaign page, with the time
+    as entered."""
+    campaign = _campaign(request, campaign_id)
+    schedule_form = ScheduleForm(request.POST)
+    if schedule_form.is_valid():
+        try:
+            services.campaign_send(
+                actor=request.actor,
+                tenant=request.tenant,
+                campaign=campaign,
+                at=schedule_form.cleaned_data["at"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(schedule_form, exc)
+        else:
+            messages.success(
+                request,
+                _("The campaign will go out on %(time)s (%(tz)s).")
+                % {
+                    "time": date_format(timezone.localtime(campaign.send_at), "DATETIME_FORMAT"),
+                    "tz": timezone.get_current_timezone_name(),
+                },
+            )
+            return redirect("campaigns:edit", request.tenant.slug, campaign.pk)
+    form = CampaignForm(tenant=request.tenant, initial=_initial(campaign))
+    return _edit_page(request, campaign, form, status=422, schedule_form=schedule_form)
 
 
 @tenant_view(Action.CAMPAIGN_EDIT)

@@ -30,6 +30,9 @@ if _secret is None:
         raise ImproperlyConfigured("SECRET_KEY must be set when MANDANT_ENV=production")
     _secret = "dev-insecure-mandant-key-only-for-local-development-and-tests-0123456789"  # noqa: S105
 SECRET_KEY = _secret
+# Earlier keys, comma-separated: signed links and encrypted DKIM keys made with them stay
+# valid while they are re-made (docs/deployment.md, "Rotating SECRET_KEY").
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
@@ -265,3 +268,24 @@ SENDING_SPF_INCLUDE = env_str("SENDING_SPF_INCLUDE", "spf.mandant.example") or "
 SENDING_DKIM_SELECTOR_PREFIX = env_str("SENDING_DKIM_SELECTOR_PREFIX", "mandant") or "mandant"
 SENDING_DNS_TIMEOUT = float(env_str("SENDING_DNS_TIMEOUT", "3") or "3")
 SENDING_DNS_NAMESERVERS = env_list("SENDING_DNS_NAMESERVERS", [])
+
+# The sending pipeline (mandant.campaigns.pipeline, docs/architecture.md "Sending pipeline"):
+# recipients per batch task; sending lanes (threads, each with its own SMTP connection) per
+# worker process on PostgreSQL (SQLite sends with one); messages a lane claims at once and how
+# long its claim holds before another worker may take the rows over (a crashed worker's);
+# idle seconds after which a pooled SMTP connection is closed; the relay's limit in messages an
+# hour (unset: none; the tenant's limit comes from its edition and upgrades).
+CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 1000)
+CAMPAIGN_SEND_LANES = env_int("CAMPAIGN_SEND_LANES", 4)
+CAMPAIGN_CLAIM_SIZE = env_int("CAMPAIGN_CLAIM_SIZE", 100)
+CAMPAIGN_CLAIM_SECONDS = env_int("CAMPAIGN_CLAIM_SECONDS", 120)
+SMTP_POOL_IDLE_SECONDS = env_int("SMTP_POOL_IDLE_SECONDS", 30)
+SENDING_RELAY_RATE_PER_HOUR = env_int("SENDING_RELAY_RATE_PER_HOUR", 0) or None
+# Mail the server deferred (4xx): attempts in all, and the back-off base (base × 2ⁿ seconds).
+MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 6)
+MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 120)
+# Public sign-up forms (contacts.signup): sign-ups per client address and per e-mail address in
+# a window, counted in the cache.
+SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 20)
+SIGNUP_RATE_PER_ADDRESS = env_int("SIGNUP_RATE_PER_ADDRESS", 3)
+SIGNUP_RATE_WINDOW_SECONDS = env_int("SIGNUP_RATE_WINDOW_SECONDS", 3600)

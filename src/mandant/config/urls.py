@@ -3,7 +3,8 @@ from django.urls import include, path
 
 from mandant.accounts.security_views import admin_login
 from mandant.api.api import api
-from mandant.contacts.views import unsubscribe
+from mandant.campaigns import public as campaign_public
+from mandant.contacts.views import signup_confirm_page, signup_form_page, unsubscribe
 from mandant.notices.views import inbound_bounce
 
 admin.site.site_header = "Mandant"
@@ -30,4 +31,14 @@ urlpatterns = [
     path("inbound/bounces/", inbound_bounce, name="inbound_bounces"),
     # One-click unsubscribe (RFC 8058): public, authorised by the signed token alone.
     path("u/<str:token>/", unsubscribe, name="unsubscribe"),
+    # Campaign mail for its recipients (campaigns.public): open pixel, click redirect, images,
+    # web version; public, authorised by the signed token alone.
+    path("o/<str:token>.gif", campaign_public.open_pixel, name="campaign_open"),
+    path("c/<str:token>/<int:link>/", campaign_public.click, name="campaign_click"),
+    path("i/<str:token>/", campaign_public.image, name="campaign_image"),
+    path("w/<str:token>/", campaign_public.web_version, name="campaign_webversion"),
+    # Sign-up forms with double opt-in: public; the form by its random key, the confirmation
+    # by its signed token (contacts.signup).
+    path("f/confirm/<str:token>/", signup_confirm_page, name="signup_confirm"),
+    path("f/<str:key>/", signup_form_page, name="signup_form"),
 ]

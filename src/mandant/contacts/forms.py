@@ -3,6 +3,7 @@
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from mandant.contacts.models import ContactStatus
@@ -54,3 +55,38 @@ class SegmentForm(forms.Form):
             if data.get(f"field{i}")
         ]
         return {"conditions": conditions}
+
+
+class SignupFormForm(forms.Form):
+    """A sign-up form's settings; the lists are the tenant's (the service checks them again)."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    contact_list = forms.ChoiceField(label=_("List the confirmed contacts join"))
+    consent_text = forms.CharField(
+        label=_("Consent text"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Shown above the button and kept word for word with every sign-up as proof, e.g. "
+            '"Yes, I want to receive the newsletter. I can unsubscribe at any time."'
+        ),
+    )
+    ask_first_name = forms.BooleanField(label=_("Ask for the first name"), required=False)
+    ask_last_name = forms.BooleanField(label=_("Ask for the last name"), required=False)
+    languages = forms.MultipleChoiceField(
+        label=_("Languages"),
+        choices=settings.LANGUAGES,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The page and the confirmation mail speak these; the first is the default."),
+    )
+    success_url = forms.CharField(
+        label=_("Page after sign-up (optional)"), max_length=500, required=False
+    )
+    confirmed_url = forms.CharField(
+        label=_("Page after confirmation (optional)"), max_length=500, required=False
+    )
+    active = forms.BooleanField(label=_("Active"), required=False)
+
+    def __init__(self, *args: Any, lists: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["contact_list"].choices = [("", "—"), *lists]  # type: ignore[attr-defined]

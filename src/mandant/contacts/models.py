@@ -1,7 +1,10 @@
-"""Contacts of a tenant: each address once per tenant, lists, saved segments, consent, imports.
+"""Contacts of a tenant: each address once per tenant, lists, saved segments, consent, imports,
+sign-up forms (double opt-in).
 
 A contact's status is tenant-wide: an unsubscribe, bounce or complaint applies to every list.
 """
+
+import secrets
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -16,10 +19,13 @@ class ContactStatus(models.TextChoices):
     BOUNCED = "bounced", _("bounced")
     COMPLAINED = "complained", _("complained")
     BLOCKED = "blocked", _("blocked")
+    # Signed up through a form, confirmation (double opt-in) still missing.
+    UNCONFIRMED = "unconfirmed", _("unconfirmed")
 
 
 # Never sent to, whatever list or segment names them.
 NOT_SENDABLE = (
+    ContactStatus.UNCONFIRMED,
     ContactStatus.UNSUBSCRIBED,
     ContactStatus.BOUNCED,
     ContactStatus.COMPLAINED,
@@ -62,12 +68,26 @@ class Contact(models.Model):
 
 
 class ConsentRecord(models.Model):
+    """Proof of consent: where (``source``: a ``ConsentSource`` value, for a sign-up form
+    ``form:<form name>``), when, from which IP and with which exact text. A sign-up through a
+    form is *pending* (``double_opt_in`` without ``confirmed_at``) until the contact confirms
+    through the link in the confirmation mail; ``data`` keeps what the form asked for, applied
+    on confirmation."""
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
-    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    source = models.CharField(max_length=220)
     given_at = models.DateTimeField(auto_now_add=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     text = models.TextField(blank=True)
+    # The sign-up form (kept as ``source`` when the form is deleted).
+    form = models.ForeignKey(
+        "SignupForm", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    double_opt_in = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_ip = models.GenericIPAddressField(null=True, blank=True)
 
     objects: models.Manager["ConsentRecord"] = ScopedManager(tenant="tenant")
 
@@ -76,6 +96,10 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} {self.source}"
+
+    @property
+    def pending(self) -> bool:
+        return self.double_opt_in and self.confirmed_at is None
 
 
 class ContactList(models.Model):
@@ -151,6 +175,50 @@ class ImportFile(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-created_at"], name="importfile_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def new_public_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class SignupForm(models.Model):
+    """A sign-up form with double opt-in: hosted at ``/f/<public_key>/`` and embeddable as a plain
+    HTML form posting there. A confirmed sign-up joins ``contact_list``."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=200)
+    # Deleting the list keeps the form (inactive until a list is chosen again).
+    contact_list = models.ForeignKey(
+        ContactList,
+        verbose_name=_("list"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    consent_text = models.TextField(_("consent text"))
+    ask_first_name = models.BooleanField(_("ask for the first name"), default=True)
+    ask_last_name = models.BooleanField(_("ask for the last name"), default=False)
+    # Codes of settings.LANGUAGES; the first one is the default.
+    languages = models.JSONField(_("languages"), default=list)
+    success_url = models.URLField(_("page after sign-up"), max_length=500, blank=True)
+    confirmed_url = models.URLField(_("page after confirmation"), max_length=500, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    # Found by the public routes without a tenant, so unique platform-wide (random, unguessable).
+    public_key = models.CharField(max_length=40, unique=True, default=new_public_key)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects: models.Manager["SignupForm"] = ScopedManager(tenant="tenant")
+
+    class Meta:
+        verbose_name = _("sign-up form")
+        verbose_name_plural = _("sign-up forms")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="signupform_tenant_name")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -6,9 +6,18 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
+from django_scopes import scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
-from mandant.contacts.models import Contact, ContactList, ContactStatus, ListMembership, Segment
+from mandant.contacts.models import (
+    ConsentRecord,
+    Contact,
+    ContactList,
+    ContactStatus,
+    ListMembership,
+    Segment,
+    SignupForm,
+)
 from mandant.contacts.normalize import normalize_email
 from mandant.contacts.segments import apply_rules
 from mandant.core.actor import Actor, RoleGrant
@@ -123,3 +132,41 @@ def walk_by_id(queryset: QuerySet[Contact], *, batch: int = 1000) -> Iterator[li
             return
         yield rows
         last = rows[-1].pk
+
+
+def signup_forms_of_tenant(*, tenant: Tenant) -> QuerySet[SignupForm]:
+    return SignupForm.objects.filter(tenant=tenant).select_related("contact_list").order_by("name")
+
+
+def signup_form_get(*, tenant: Tenant, pk: Any) -> SignupForm:
+    found = SignupForm.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    if found is None:
+        raise NotFound
+    return found
+
+
+def signup_form_by_key(key: str) -> SignupForm | None:
+    """The form of a public page (``/f/<key>/``), with its tenant; None when unknown."""
+    if not key or len(key) > 40:
+        return None
+    # The public page knows no tenant yet: the random, platform-unique key is what selects it
+    # (and with it the tenant, whose scope the caller then activates).
+    with scopes_disabled():
+        return SignupForm.objects.select_related("tenant").filter(public_key=key).first()
+
+
+def consents_of_contact(*, tenant: Tenant, contact: Contact) -> QuerySet[ConsentRecord]:
+    """The contact's consent history, newest first."""
+    return ConsentRecord.objects.filter(tenant=tenant, contact=contact).order_by("-given_at", "-pk")
+
+
+def signup_pending_count(*, tenant: Tenant, form: SignupForm) -> int:
+    return ConsentRecord.objects.filter(
+        tenant=tenant, form=form, double_opt_in=True, confirmed_at__isnull=True
+    ).count()
+
+
+def signup_confirmed_count(*, tenant: Tenant, form: SignupForm) -> int:
+    return ConsentRecord.objects.filter(
+        tenant=tenant, form=form, double_opt_in=True, confirmed_at__isnull=False
+    ).count()

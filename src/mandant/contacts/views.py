@@ -1,13 +1,22 @@
-"""Contacts pages under /t/<slug>/contacts/ and the public one-click unsubscribe page."""
+"""Contacts pages under /t/<slug>/contacts/, the public one-click unsubscribe page and the
+public sign-up form pages (double opt-in)."""
 
 import csv
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -16,9 +25,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_scopes import scope
 
 from mandant.accounts.roles import Action, grant_allows
-from mandant.contacts import importing, selectors, services
-from mandant.contacts.forms import SEGMENT_ROWS, ContactForm, ListForm, MemberForm, SegmentForm
-from mandant.contacts.models import Contact, ContactStatus, ImportFile
+from mandant.contacts import importing, selectors, services, signup
+from mandant.contacts.forms import (
+    SEGMENT_ROWS,
+    ContactForm,
+    ListForm,
+    MemberForm,
+    SegmentForm,
+    SignupFormForm,
+)
+from mandant.contacts.models import ConsentRecord, Contact, ContactStatus, ImportFile, SignupForm
+from mandant.contacts.normalize import normalize_email
 from mandant.contacts.segments import OPS, apply_rules, clean_rules
 from mandant.contacts.services import contact_unsubscribe
 from mandant.contacts.unsubscribe import read_token
@@ -26,6 +43,7 @@ from mandant.core.errors import NotFound
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
 from mandant.jobs.models import Job
 from mandant.jobs.selectors import job_as_dict, job_get_for_actor
+from mandant.notices.services import supported_language
 from mandant.tenants.models import Tenant
 
 PAGE_SIZE = 50
@@ -278,8 +296,12 @@ def contact_detail(request: TenantRequest, contact_id: int) -> HttpResponse:
             else:
                 return redirect("contacts:detail", request.tenant.slug, contact.pk)
     status = 422 if request.method == "POST" else 200
+    consents = selectors.consents_of_contact(tenant=request.tenant, contact=contact)[:100]
     return render(
-        request, "contacts/detail.html", {"form": form, "contact": contact}, status=status
+        request,
+        "contacts/detail.html",
+        {"form": form, "contact": contact, "consents": consents},
+        status=status,
     )
 
 
@@ -424,3 +446,251 @@ def segment_delete(request: TenantRequest, segment_id: int) -> HttpResponse:
         raise Http404 from None
     services.segment_delete(actor=request.actor, tenant=request.tenant, segment=segment)
     return redirect("contacts:segments", request.tenant.slug)
+
+
+# --- sign-up forms: management pages ----------------------------------------------------------
+
+
+def _signup_form(request: TenantRequest, form_id: int) -> SignupForm:
+    try:
+        return selectors.signup_form_get(tenant=request.tenant, pk=form_id)
+    except NotFound:
+        raise Http404 from None
+
+
+def _list_choices(request: TenantRequest) -> list[tuple[int, str]]:
+    return [(cl.pk, cl.name) for cl in selectors.lists_of_tenant(tenant=request.tenant)]
+
+
+def _embed_labels() -> dict[str, str]:
+    return {
+        "email": _("E-mail address"),
+        "first_name": _("First name"),
+        "last_name": _("Last name"),
+        "submit": _("Sign up"),
+    }
+
+
+@tenant_view(Action.CONTACT_EDIT)
+@require_GET
+def signup_forms(request: TenantRequest) -> HttpResponse:
+    rows = [
+        (
+            form,
+            selectors.signup_pending_count(tenant=request.tenant, form=form),
+            selectors.signup_confirmed_count(tenant=request.tenant, form=form),
+        )
+        for form in selectors.signup_forms_of_tenant(tenant=request.tenant)
+    ]
+    return render(request, "contacts/signup_forms.html", {"rows": rows})
+
+
+@tenant_view(Action.CONTACT_EDIT)
+@require_http_methods(["GET", "POST"])
+def signup_form_new(request: TenantRequest) -> HttpResponse:
+    form = SignupFormForm(
+        request.POST or None,
+        lists=_list_choices(request),
+        initial={
+            "languages": [translation.get_language() or "en"],
+            "ask_first_name": True,
+            "active": True,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.signup_form_create(
+                actor=request.actor, tenant=request.tenant, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            return redirect("contacts:signup_form", request.tenant.slug, created.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request, "contacts/signup_form.html", {"form": form, "signup": None}, status=status
+    )
+
+
+@tenant_view(Action.CONTACT_EDIT)
+@require_http_methods(["GET", "POST"])
+def signup_form_detail(request: TenantRequest, form_id: int) -> HttpResponse:
+    signup_form = _signup_form(request, form_id)
+    initial = {
+        "name": signup_form.name,
+        "contact_list": signup_form.contact_list_id or "",
+        "consent_text": signup_form.consent_text,
+        "ask_first_name": signup_form.ask_first_name,
+        "ask_last_name": signup_form.ask_last_name,
+        "languages": signup_form.languages,
+        "success_url": signup_form.success_url,
+        "confirmed_url": signup_form.confirmed_url,
+        "active": signup_form.active,
+    }
+    form = SignupFormForm(request.POST or None, lists=_list_choices(request), initial=initial)
+    if request.method == "POST":
+        if request.POST.get("action") == "delete":
+            services.signup_form_delete(
+                actor=request.actor, tenant=request.tenant, form=signup_form
+            )
+            return redirect("contacts:signup_forms", request.tenant.slug)
+        if form.is_valid():
+            try:
+                services.signup_form_update(
+                    actor=request.actor,
+                    tenant=request.tenant,
+                    form=signup_form,
+                    **form.cleaned_data,
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                return redirect("contacts:signup_form", request.tenant.slug, signup_form.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request,
+        "contacts/signup_form.html",
+        {
+            "form": form,
+            "signup": signup_form,
+            "hosted_url": signup.form_url(signup_form),
+            "snippet": signup.embed_snippet(signup_form, _embed_labels()),
+        },
+        status=status,
+    )
+
+
+# --- sign-up forms: the public pages ------------------------------------------------------------
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # Behind a proxy, configure it to set REMOTE_ADDR (as for the login throttle).
+    raw = str(request.META.get("REMOTE_ADDR") or "")
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def _after(url: str) -> HttpResponse | None:
+    return HttpResponseRedirect(url, status=303) if url else None
+
+
+# The form is embedded on the tenant's own web sites, so its POST comes from another origin
+# without our CSRF cookie; it can only start a sign-up that needs the confirmation by mail.
+# Bots are kept off by the honeypot field and the rate limit.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def signup_form_page(request: HttpRequest, key: str) -> HttpResponse:
+    form = selectors.signup_form_by_key(key)
+    if form is None or not form.active or form.contact_list_id is None:
+        raise Http404
+    tenant = form.tenant
+    language = signup.page_language(form, request)
+    values = {
+        name: str(request.POST.get(name, ""))[:254] for name in ("email", "first_name", "last_name")
+    }
+    errors: list[str] = []
+    with scope(tenant=tenant.pk), translation.override(language):
+        context: dict[str, Any] = {
+            "signup": form,
+            "tenant": tenant,
+            "language": language,
+            "languages": signup.form_languages(form),
+            "values": values,
+            "honeypot": signup.HONEYPOT_FIELD,
+        }
+        if request.method == "POST":
+            if request.POST.get(signup.HONEYPOT_FIELD):
+                # A bot: answer as if it worked, do nothing.
+                return _after(form.success_url) or render(
+                    request, "contacts/signup_thanks.html", context
+                )
+            try:
+                email = normalize_email(values["email"])
+            except ValidationError as exc:
+                errors = exc.messages
+            else:
+                if signup.rate_limited(
+                    ip=_client_ip(request) or "unknown", tenant_id=tenant.pk, email=email
+                ):
+                    return render(request, "contacts/signup_limited.html", context, status=429)
+                try:
+                    services.signup_submit(
+                        form=form,
+                        email=email,
+                        first_name=values["first_name"],
+                        last_name=values["last_name"],
+                        language=language,
+                        ip=_client_ip(request),
+                    )
+                except ValidationError as exc:
+                    errors = exc.messages
+                except NotFound:
+                    raise Http404 from None
+                else:
+                    # The same answer for a new, a pending and a known address.
+                    return _after(form.success_url) or render(
+                        request, "contacts/signup_thanks.html", context
+                    )
+        context["errors"] = errors
+        return render(request, "contacts/signup_page.html", context, status=422 if errors else 200)
+
+
+def _invalid_link(
+    request: HttpRequest, *, status: int, form: SignupForm | None = None
+) -> HttpResponse:
+    again = (
+        signup.form_url(form)
+        if form is not None and form.active and form.contact_list_id is not None
+        else ""
+    )
+    return render(
+        request,
+        "contacts/signup_invalid.html",
+        {"expired": status == 410, "again_url": again, "valid_days": signup.CONFIRM_DAYS},
+        status=status,
+    )
+
+
+# The link comes from the confirmation mail: the signed token authorises the POST (the button
+# on the page), and it can only confirm the sign-up it names, so no CSRF cookie is needed.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def signup_confirm_page(request: HttpRequest, token: str) -> HttpResponse:
+    ids = signup.read_confirm_token(token)
+    if ids is None:
+        return _invalid_link(request, status=400)
+    tenant = Tenant.objects.filter(pk=ids.tenant_id).first()
+    if tenant is None:
+        return _invalid_link(request, status=400)
+    with scope(tenant=tenant.pk):
+        consent = (
+            ConsentRecord.objects.filter(
+                tenant=tenant, pk=ids.consent_id, contact_id=ids.contact_id, double_opt_in=True
+            )
+            .select_related("contact", "form")
+            .first()
+        )
+        if consent is None:
+            return _invalid_link(request, status=400)
+        contact = consent.contact
+        language = supported_language(contact.language or str(consent.data.get("language") or ""))
+        with translation.override(language):
+            if ids.expired and consent.confirmed_at is None:
+                return _invalid_link(request, status=410, form=consent.form)
+            context = {"tenant": tenant, "contact": contact, "consent": consent}
+            if request.method == "POST":
+                services.signup_confirm(
+                    tenant=tenant,
+                    contact_id=contact.pk,
+                    consent_id=consent.pk,
+                    ip=_client_ip(request),
+                )
+                form = consent.form
+                if form is not None and form.confirmed_url:
+                    return HttpResponseRedirect(form.confirmed_url, status=303)
+                return render(request, "contacts/signup_confirmed.html", context)
+            if consent.confirmed_at is not None:
+                return render(request, "contacts/signup_confirmed.html", context)
+            return render(request, "contacts/signup_confirm.html", context)

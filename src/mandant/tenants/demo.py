@@ -13,6 +13,7 @@ from mandant.accounts.services import (
     membership_set,
     user_create,
 )
+from mandant.campaigns.demo import demo_ready_to_send
 from mandant.core.actor import Actor
 from mandant.tenants.models import Tenant
 from mandant.tenants.names import tenant_name_key
@@ -100,6 +101,13 @@ def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
     if not customer_admin.memberships.filter(tenant=customer).exists():
         membership_set(actor=op, tenant=customer, user=customer_admin, role=Role.ADMINISTRATOR)
     _demo_content(partner_actor, partner_tenant)
+    # Ready to send: a campaign can go out at once (to the outbox with EMAIL_URL=outbox://).
+    demo_ready_to_send(
+        operator=op,
+        admin=Actor(user=customer_admin),
+        tenant=customer,
+        domain="news.autohaus-nord.example",
+    )
     key = ApiKey.objects.filter(tenant=partner_tenant, name="Demo").first()
     if key is None:
         _key, raw = apikey_create(

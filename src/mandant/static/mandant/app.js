@@ -52,6 +52,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const status = box.querySelector("[data-job-status]");
   const count = box.querySelector("[data-job-count]");
   const countTemplate = count ? count.textContent : "";
+  const samples = [];
   const poll = async () => {
     try {
       const response = await fetch(box.dataset.jobStatusUrl, {
@@ -79,6 +80,19 @@ document.addEventListener("DOMContentLoaded", () => {
           const value = job[field.dataset.jobField];
           if (value !== undefined) field.textContent = value;
         });
+        // A campaign's current rate: messages done per second over the last few polls.
+        const rate = box.querySelector("[data-job-rate]");
+        if (rate && job.done !== undefined) {
+          const now = performance.now();
+          samples.push([now, job.done]);
+          while (samples.length > 1 && now - samples[0][0] > 5000) samples.shift();
+          const [then, before] = samples[0];
+          if (now > then) {
+            const perSecond = ((job.done - before) * 1000) / (now - then);
+            const template = rate.dataset.rateTemplate || "{rate}/s";
+            rate.textContent = template.replace("{rate}", perSecond.toFixed(perSecond < 10 ? 1 : 0));
+          }
+        }
         if (job.status === "done" || job.status === "failed") {
           window.location.reload();
           return;

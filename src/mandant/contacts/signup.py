@@ -1,0 +1,155 @@
+"""Sign-up forms with double opt-in: the signed confirmation link, the rate limit of the public
+form, the page language and the HTML snippet to embed.
+
+The writes (sign-up, confirmation, form management) are in ``services.py``.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import translation
+from django.utils.html import escape
+
+from mandant.contacts.models import ConsentRecord, SignupForm
+
+SALT = "mandant.contacts.signup"
+# How long the confirmation link works (German practice: days, not months).
+CONFIRM_DAYS = 7
+HONEYPOT_FIELD = "website"
+# Sign-ups per client address and per (tenant, address) within the window; a shared cache
+# (CACHES) makes the limit hold across processes.
+RATE_WINDOW_SECONDS = 3600
+RATE_PER_IP = 20
+RATE_PER_ADDRESS = 3
+
+
+def language_codes() -> list[str]:
+    return [code for code, _label in settings.LANGUAGES]
+
+
+# --- the confirmation link --------------------------------------------------------------------
+
+
+def confirm_token(consent: ConsentRecord) -> str:
+    return signing.TimestampSigner(salt=SALT).sign_object(
+        [consent.tenant_id, consent.contact_id, consent.pk]
+    )
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    tenant_id: int
+    contact_id: int
+    consent_id: int
+    expired: bool
+
+
+def read_confirm_token(token: str) -> TokenIds | None:
+    """The ids the token names (``expired`` set when it is older than ``CONFIRM_DAYS``), or None
+    for a tampered or malformed token."""
+    signer = signing.TimestampSigner(salt=SALT)
+    expired = False
+    try:
+        value = signer.unsign_object(token, max_age=CONFIRM_DAYS * 24 * 3600)
+    except signing.SignatureExpired:
+        # The signature is genuine, only too old: read it to show the form's page again.
+        expired = True
+        try:
+            value = signer.unsign_object(token)
+        except (signing.BadSignature, ValueError, TypeError):
+            return None
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(value, list) or len(value) != 3 or not all(type(v) is int for v in value):
+        return None
+    return TokenIds(value[0], value[1], value[2], expired)
+
+
+def confirm_url(consent: ConsentRecord) -> str:
+    path = reverse("signup_confirm", kwargs={"token": confirm_token(consent)})
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def form_url(form: SignupForm) -> str:
+    """The absolute URL of the hosted page (also the ``action`` of the embedded form)."""
+    path = reverse("signup_form", kwargs={"key": form.public_key})
+    return settings.SITE_URL.rstrip("/") + path
+
+
+# --- the public form --------------------------------------------------------------------------
+
+
+def form_languages(form: SignupForm) -> list[str]:
+    known = language_codes()
+    chosen = [code for code in form.languages if code in known]
+    return chosen or [settings.LANGUAGE_CODE]
+
+
+def page_language(form: SignupForm, request: HttpRequest) -> str:
+    """The language of the hosted page and of the sign-up: one the form offers, chosen by
+    ``language`` (query or form field), else by the browser, else the form's first."""
+    offered = form_languages(form)
+    asked = (request.POST.get("language") or request.GET.get("language") or "").lower()
+    if asked in offered:
+        return asked
+    browser = translation.get_language_from_request(request).split("-")[0].lower()
+    return browser if browser in offered else offered[0]
+
+
+def _hit(key: str, limit: int) -> bool:
+    """Count one sign-up under ``key``; True when it is over the limit."""
+    window = getattr(settings, "SIGNUP_RATE_WINDOW_SECONDS", RATE_WINDOW_SECONDS)
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        count = 1
+    return count > limit
+
+
+def rate_limited(*, ip: str, tenant_id: int, email: str) -> bool:
+    """Count a sign-up per client address and per (tenant, address); True when either is over
+    its limit. Protects the form from flooding and the address from a mail bomb."""
+    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+    over_ip = _hit(f"signup:ip:{ip}", getattr(settings, "SIGNUP_RATE_PER_IP", RATE_PER_IP))
+    over_address = _hit(
+        f"signup:address:{tenant_id}:{digest}",
+        getattr(settings, "SIGNUP_RATE_PER_ADDRESS", RATE_PER_ADDRESS),
+    )
+    return over_ip or over_address
+
+
+def embed_snippet(form: SignupForm, labels: dict[str, str]) -> str:
+    """A plain HTML form posting to the hosted page (works without JavaScript), in the language
+    of ``labels``. The honeypot field is hidden from people; bots fill it in."""
+    lines = [f'<form method="post" action="{escape(form_url(form))}">']
+    lang = form_languages(form)[0]
+    lines.append(f'  <input type="hidden" name="language" value="{escape(lang)}">')
+    lines.append(
+        f"  <label>{escape(labels['email'])} "
+        '<input type="email" name="email" required autocomplete="email"></label>'
+    )
+    if form.ask_first_name:
+        lines.append(
+            f"  <label>{escape(labels['first_name'])} "
+            '<input type="text" name="first_name" autocomplete="given-name"></label>'
+        )
+    if form.ask_last_name:
+        lines.append(
+            f"  <label>{escape(labels['last_name'])} "
+            '<input type="text" name="last_name" autocomplete="family-name"></label>'
+        )
+    lines.append(
+        '  <div style="position:absolute;left:-10000px" aria-hidden="true">'
+        f'<input type="text" name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off"></div>'
+    )
+    lines.append(f"  <p>{escape(form.consent_text)}</p>")
+    lines.append(f'  <button type="submit">{escape(labels["submit"])}</button>')
+    lines.append("</form>")
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""Send-rate limits (campaigns.throttle) and the worker's SMTP connection pool."""
+
+import pytest
+from django_scopes import scope, scopes_disabled
+
+from campaign_support import ready_campaign, ready_tenant
+from mandant.campaigns import pipeline, services, throttle
+from mandant.campaigns.models import Delivery, DeliveryStatus, RateWindow
+from mandant.campaigns.smtp_pool import POOL, dot_stuffed
+from mandant.tenants.models import TenantVersion
+from worker import IMMEDIATE_TASKS
+
+
+def test_a_window_grants_at_most_its_share_and_says_when_to_ask_again(db):
+    limit = throttle.Limit("relay:test", 36_000)  # ten a second
+    assert (limit.window_seconds, limit.per_window) == (1, 10)
+    granted, _wait = throttle.reserve([limit], 7)
+    again, wait = throttle.reserve([limit], 7)
+    assert granted + again <= 10 and granted == 7
+    if again < 3:  # the second fell into a new window: it may have got all 7
+        assert again == 7
+    nothing, wait = throttle.reserve([limit], 100)
+    assert nothing <= 10 and 0 < wait <= 1
+    assert RateWindow.objects.get(key="relay:test").used <= 10
+
+
+def test_small_limits_use_minute_windows_and_chunks_never_exceed_them():
+    limit = throttle.Limit("tenant:1", 10_000)
+    assert (limit.window_seconds, limit.per_window) == (60, 166)
+    assert throttle.chunk_size([limit], 100) == 100
+    assert throttle.chunk_size([throttle.Limit("tenant:2", 600)], 100) == 10
+
+
+def test_the_limits_come_from_the_edition_and_the_relay_setting(world, settings):
+    settings.SENDING_RELAY_RATE_PER_HOUR = None
+    kunde1 = world.kunde1  # BASIC
+    assert [limit.key for limit in throttle.limits_for(kunde1, "h:25")] == [f"tenant:{kunde1.pk}"]
+    world.set_version(kunde1, TenantVersion.ENTERPRISE)
+    kunde1.refresh_from_db()
+    assert throttle.limits_for(kunde1, "h:25") == []  # unlimited edition
+    settings.SENDING_RELAY_RATE_PER_HOUR = 72_000
+    assert throttle.limits_for(kunde1, "h:25") == [throttle.Limit("relay:h:25", 72_000)]
+
+
+def test_a_limited_campaign_waits_for_the_next_window(world, monkeypatch, smtp, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.SENDING_RELAY_RATE_PER_HOUR = 36_000  # ten a second
+    ready = ready_tenant(world, monkeypatch)
+    with scope(tenant=ready.tenant.pk):
+        from mandant.contacts.models import Contact, ListMembership
+
+        contacts = Contact.objects.bulk_create(
+            [Contact(tenant=ready.tenant, email=f"r{i}@example.net") for i in range(13)]
+        )
+        ListMembership.objects.bulk_create(
+            [
+                ListMembership(tenant=ready.tenant, contact_list=ready.contact_list, contact=c)
+                for c in contacts
+            ]
+        )
+    sleeps: list[float] = []
+    real_sleep = pipeline.time.sleep
+    monkeypatch.setattr(pipeline.time, "sleep", lambda s: (sleeps.append(s), real_sleep(s)))
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        services.campaign_send(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+    assert len(smtp.handler.received) == 15
+    assert sleeps, "15 messages at ten a second must wait for a second window"
+    with scopes_disabled():
+        assert set(Delivery.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+            DeliveryStatus.SENT
+        }
+
+
+def test_connections_are_kept_for_the_next_batch(world, monkeypatch, smtp, settings):
+    settings.TASKS = IMMEDIATE_TASKS
+    POOL.close_all()
+    ready = ready_tenant(world, monkeypatch)
+    opened = POOL.opened
+    for name in ("Eins", "Zwei", "Drei"):
+        campaign = ready_campaign(ready, name=name)
+        with scope(tenant=ready.tenant.pk):
+            services.campaign_send(actor=ready.actor, tenant=ready.tenant, campaign=campaign)
+    assert len(smtp.handler.received) == 6
+    assert POOL.opened - opened == 1  # one connection served the three campaigns
+    assert smtp.handler.connections == 1
+    POOL.close_all()
+
+
+@pytest.mark.parametrize(
+    ("data", "wire"),
+    [
+        (b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n"),
+        (b".\r\nx", b"..\r\nx\r\n.\r\n"),
+        (b"plain\r\n", b"plain\r\n.\r\n"),
+    ],
+)
+def test_dot_stuffing(data, wire):
+    assert dot_stuffed(data) == wire
