@@ -118,6 +118,38 @@ def _peak_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _cpu_split(workers: list[int], sink: int) -> dict[str, float]:
+    return {
+        "workers": _cpu_seconds(workers),
+        "postgres": _cpu_seconds(_postgres_pids()),
+        "sink": _cpu_seconds([sink]),
+    }
+
+
 def _wait_for(sink: Sink, count: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     started = time.monotonic()
@@ -148,6 +180,8 @@ def run_ours(args: argparse.Namespace, sink: Sink, workdir: Path) -> tuple[float
     ]
     time.sleep(3)  # the workers import Django and start polling
     sink.reset()
+    assert sink.process.pid is not None
+    cpu_before = _cpu_split([w.pid for w in workers], sink.process.pid)
     try:
         started = time.time()
         with scope(tenant=tenant.pk):  # type: ignore[attr-defined]
@@ -155,6 +189,12 @@ def run_ours(args: argparse.Namespace, sink: Sink, workdir: Path) -> tuple[float
         done = _wait_for(sink, args.recipients, timeout=args.recipients / 200 + 60)
         elapsed = sink.last.value - started
         peaks = [_peak_mb(w.pid) for w in workers]
+        cpu_after = _cpu_split([w.pid for w in workers], sink.process.pid)
+        per_message = {k: (cpu_after[k] - cpu_before[k]) / args.recipients * 1e6 for k in cpu_after}
+        print(
+            "  CPU per message: " + ", ".join(f"{k} {v:.0f} µs" for k, v in per_message.items()),
+            flush=True,
+        )
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)

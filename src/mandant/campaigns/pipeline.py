@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -279,14 +280,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> BatchReport:
         _lane(batch, report)
     else:
         reports = [BatchReport() for _ in range(lanes)]
-        threads = [
-            threading.Thread(target=_lane_thread, args=(batch, r), name=f"lane-{i}")
-            for i, r in enumerate(reports)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        pool = lane_pool(lanes)
+        for future in [pool.submit(_lane_thread, batch, r) for r in reports]:
+            future.result()
         for lane_report in reports:
             report.add(lane_report)
     if not finish_if_done(campaign_id) and not report.stopped:
@@ -305,14 +301,48 @@ def relay_name() -> str:
     return type(backend).__name__
 
 
+_LANE_POOL: list[ThreadPoolExecutor] = []
+_LANE_POOL_LOCK = threading.Lock()
+
+
+def lane_pool(size: int) -> ThreadPoolExecutor:
+    """The worker process's lane threads, kept from batch to batch with their database
+    connections: a new connection per lane and batch cost PostgreSQL a backend process each."""
+    with _LANE_POOL_LOCK:
+        if _LANE_POOL and _LANE_POOL[0]._max_workers != size:
+            shutdown_lanes()
+        if not _LANE_POOL:
+            _LANE_POOL.append(ThreadPoolExecutor(max_workers=size, thread_name_prefix="lane"))
+        return _LANE_POOL[0]
+
+
+def shutdown_lanes() -> None:
+    """Stop the lane threads and close their database connections (tests, shutdown)."""
+    if not _LANE_POOL:
+        return
+    pool = _LANE_POOL.pop()
+    workers = pool._max_workers
+    barrier = threading.Barrier(workers)
+
+    def close() -> None:
+        # Every thread takes one: the barrier keeps a thread from taking two.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)
+        connections.close_all()
+
+    for future in [pool.submit(close) for _ in range(workers)]:
+        future.result()
+    pool.shutdown(wait=True)
+
+
 def _lane_thread(batch: Batch, report: BatchReport) -> None:
     try:
         _lane(batch, report)
     except Exception:
-        # The lane's claimed rows go back to others once its lease ends.
+        # The lane's claimed rows go back to others once its lease ends; a broken database
+        # connection is opened afresh by the next batch.
         logger.exception("Sending lane of campaign %s failed", batch.campaign_id)
-    finally:
-        connections.close_all()  # this thread's own database connection
+        connections.close_all()
 
 
 def _lane(batch: Batch, report: BatchReport) -> None:
@@ -326,7 +356,7 @@ def _lane(batch: Batch, report: BatchReport) -> None:
     with scope(tenant=batch.tenant.pk), contextlib.ExitStack() as stack:
         pooled = stack.enter_context(POOL.connection()) if smtp else None
         stack.callback(marks.close)
-        for ranged in (True, False):
+        for low, high in _bounds(batch):
             while True:
                 if watch.stop():
                     report.stopped = True
@@ -335,9 +365,10 @@ def _lane(batch: Batch, report: BatchReport) -> None:
                 if not wanted:
                     time.sleep(min(wait, STATUS_CHECK_SECONDS * 5))
                     continue
-                rows = claim(batch, wanted, ranged=ranged)
+                rows = claim(batch, wanted, low=low, high=high)
                 if not rows:
                     break
+                low = rows[-1][0] + 1  # keyset: never scan the rows behind again
                 contacts = {
                     c.pk: c
                     for c in Contact.objects.filter(
@@ -369,11 +400,18 @@ def _lane(batch: Batch, report: BatchReport) -> None:
                     else:
                         outcome = pooled.send(wire.sender, contact.email, data)
                     marks.mark(pk, outcome, _message_id(data), report)
-            if not ranged:
-                return
 
 
-def claim(batch: Batch, size: int, *, ranged: bool) -> list[tuple[int, int]]:
+def _bounds(batch: Batch) -> list[tuple[int, int | None]]:
+    """Delivery id ranges a lane works through: the batch's own range, then the campaign's
+    later rows (helping batches not started yet). A sweep task (range 0–0) goes through the
+    whole campaign: crashed workers' rows and retries below every running batch."""
+    if batch.first_id == 0 and batch.last_id == 0:
+        return [(0, None)]
+    return [(batch.first_id, batch.last_id), (batch.last_id + 1, None)]
+
+
+def claim(batch: Batch, size: int, *, low: int, high: int | None) -> list[tuple[int, int]]:
     """Up to ``size`` due deliveries, marked ``sending`` with a lease: (delivery id, contact
     id). Pending rows first, then retries that are due, then rows whose claim has lapsed (a
     crashed worker's). Rows other workers hold are skipped, not waited for."""
@@ -386,7 +424,7 @@ def claim(batch: Batch, size: int, *, ranged: bool) -> list[tuple[int, int]]:
         ("status = %s AND claimed_until < %s", [DeliveryStatus.SENDING, at(now)]),
     )
     for condition, params in attempts:
-        rows = _claim_where(batch, size, condition, params, lease, ranged=ranged)
+        rows = _claim_where(batch, size, condition, params, lease, low=low, high=high)
         if rows:
             return rows
     return []
@@ -399,7 +437,8 @@ def _claim_where(
     params: list[Any],
     lease: Any,
     *,
-    ranged: bool,
+    low: int,
+    high: int | None,
 ) -> list[tuple[int, int]]:
     # Raw SQL: one round trip per chunk (UPDATE … RETURNING over a SKIP LOCKED subquery that
     # walks the (campaign, status, id) index); the ids come from this campaign, which the task
@@ -407,9 +446,11 @@ def _claim_where(
     table = Delivery._meta.db_table
     where = f"campaign_id = %s AND {condition}"
     values: list[Any] = [DeliveryStatus.SENDING, lease, batch.campaign_id, *params]
-    if ranged:
-        where += " AND id BETWEEN %s AND %s"
-        values += [batch.first_id, batch.last_id]
+    where += " AND id >= %s"
+    values.append(low)
+    if high is not None:
+        where += " AND id <= %s"
+        values.append(high)
     skip_locked = connection.features.has_select_for_update_skip_locked
     lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
     # Only the table name and fixed SQL are formatted in; every value is a parameter.
