@@ -182,6 +182,7 @@ def run_ours(args: argparse.Namespace, sink: Sink, workdir: Path) -> tuple[float
     sink.reset()
     assert sink.process.pid is not None
     cpu_before = _cpu_split([w.pid for w in workers], sink.process.pid)
+    pg_before = {pid: _cpu_seconds([pid]) for pid in _postgres_pids()}
     try:
         started = time.time()
         with scope(tenant=tenant.pk):  # type: ignore[attr-defined]
@@ -190,6 +191,12 @@ def run_ours(args: argparse.Namespace, sink: Sink, workdir: Path) -> tuple[float
         elapsed = sink.last.value - started
         peaks = [_peak_mb(w.pid) for w in workers]
         cpu_after = _cpu_split([w.pid for w in workers], sink.process.pid)
+        if os.environ.get("BENCH_TRACE"):
+            for pid in _postgres_pids():
+                used = _cpu_seconds([pid]) - pg_before.get(pid, 0.0)
+                if used > 0.2:
+                    name = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                    print(f"    {used:5.1f} s  {name.decode(errors='replace')[:90]}")
         per_message = {k: (cpu_after[k] - cpu_before[k]) / args.recipients * 1e6 for k in cpu_after}
         print(
             "  CPU per message: " + ", ".join(f"{k} {v:.0f} µs" for k, v in per_message.items()),

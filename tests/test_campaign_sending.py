@@ -409,3 +409,31 @@ def test_scheduling_without_a_deferring_task_backend_is_refused(world, ready, se
     assert response.status_code == 422, response.content
     assert "at" in response.json()["errors"]
     assert fresh(campaign).status == CampaignStatus.DRAFT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lapsed_claim_is_taken_over_by_a_sweep(world, ready, smtp, settings):
+    """A worker died holding three claimed rows, and the batches still running never walk back
+    to them: the batch that ends enqueues a sweep, which sends exactly those three."""
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DATABASE_TASKS
+    add_contacts(ready, 8)
+    campaign = send(ready, ready_campaign(ready))
+    pipeline.prepare(campaign.pk)
+    DBTaskResult.objects.all().delete()  # no queued batch covers the crashed worker's rows
+    with scopes_disabled():
+        ids = list(
+            Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=ids[:3]).update(
+            claimed_until=timezone.now() - timedelta(seconds=1)
+        )
+    pipeline.send_batch(campaign.pk, ids[3], ids[-1])
+    assert len(smtp.handler.received) == len(ids) - 3
+    assert fresh(campaign).status == CampaignStatus.SENDING
+    run_worker_once()
+    counts = Counter(recipients_of(smtp))
+    assert len(counts) == len(ids) and set(counts.values()) == {1}
+    assert fresh(campaign).status == CampaignStatus.SENT

@@ -117,8 +117,6 @@ class Campaign(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("pending")
-    # Claimed by a worker until ``claimed_until``; a worker that dies leaves it to be taken over.
-    SENDING = "sending", _("sending")
     RETRY = "retry", _("retry")
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
@@ -142,6 +140,7 @@ class Delivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A sending lane's claim (campaigns.pipeline.claim): no other lane takes the row before.
     claimed_until = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     smtp_response = models.TextField(blank=True)

@@ -1,7 +1,7 @@
 """The sending pipeline (DESIGN §4): prepare a campaign's delivery rows, send them in batches.
 
 Exactly once per recipient: one ``Delivery`` row per (campaign, contact). Sending lanes claim
-small chunks of rows with a lease (``status=sending``, ``claimed_until``; ``SKIP LOCKED`` so
+small chunks of rows with a lease (``claimed_until``; ``SKIP LOCKED`` so
 lanes never wait for each other), send each message over a pooled SMTP connection and mark its
 row right after the server's answer, in an autocommitted statement of its own. A worker killed
 at any point leaves its claimed rows to be taken over once the lease ends; a row marked sent is
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection, connections, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
@@ -46,7 +46,7 @@ DEFAULT_BATCH_SIZE = 1000
 # How often a sending worker looks whether the campaign was paused or cancelled.
 STATUS_CHECK_SECONDS = 0.2
 RESPONSE_MAX_CHARS = 2000
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY)
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
 OUTBOX_RESPONSE = "kept in the outbox (outbox://)"
 
 
@@ -412,16 +412,21 @@ def _bounds(batch: Batch) -> list[tuple[int, int | None]]:
 
 
 def claim(batch: Batch, size: int, *, low: int, high: int | None) -> list[tuple[int, int]]:
-    """Up to ``size`` due deliveries, marked ``sending`` with a lease: (delivery id, contact
-    id). Pending rows first, then retries that are due, then rows whose claim has lapsed (a
-    crashed worker's). Rows other workers hold are skipped, not waited for."""
+    """Up to ``size`` due deliveries, claimed with a lease (``claimed_until``): (delivery id,
+    contact id). Pending rows first, then retries that are due; a row whose lease has passed (a
+    crashed worker's) is free again. Rows other workers hold are skipped, not waited for. The
+    claim writes only ``claimed_until``, no indexed column, so PostgreSQL can update the row in
+    place (HOT) without new index entries."""
     now = timezone.now()
     at = connection.ops.adapt_datetimefield_value
     lease = at(now + timedelta(seconds=claim_seconds()))
+    free = "(claimed_until IS NULL OR claimed_until < %s)"
     attempts: tuple[tuple[str, list[Any]], ...] = (
-        ("status = %s", [DeliveryStatus.PENDING]),
-        ("status = %s AND next_attempt_at <= %s", [DeliveryStatus.RETRY, at(now)]),
-        ("status = %s AND claimed_until < %s", [DeliveryStatus.SENDING, at(now)]),
+        (f"status = %s AND {free}", [DeliveryStatus.PENDING, at(now)]),
+        (
+            f"status = %s AND next_attempt_at <= %s AND {free}",
+            [DeliveryStatus.RETRY, at(now), at(now)],
+        ),
     )
     for condition, params in attempts:
         rows = _claim_where(batch, size, condition, params, lease, low=low, high=high)
@@ -445,7 +450,7 @@ def _claim_where(
     # was given inside its tenant.
     table = Delivery._meta.db_table
     where = f"campaign_id = %s AND {condition}"
-    values: list[Any] = [DeliveryStatus.SENDING, lease, batch.campaign_id, *params]
+    values: list[Any] = [lease, batch.campaign_id, *params]
     where += " AND id >= %s"
     values.append(low)
     if high is not None:
@@ -455,7 +460,7 @@ def _claim_where(
     lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
     # Only the table name and fixed SQL are formatted in; every value is a parameter.
     sql = (
-        f"UPDATE {table} SET status = %s, claimed_until = %s WHERE id IN "  # noqa: S608
+        f"UPDATE {table} SET claimed_until = %s WHERE id IN "  # noqa: S608
         f"(SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT {int(size)}{lock}) "
         "RETURNING id, contact_id"
     )
@@ -469,9 +474,7 @@ def _claim_where(
 def release(pks: list[int]) -> None:
     """Claimed rows not sent (the campaign was paused or cancelled) are open again."""
     if pks:
-        Delivery.objects.filter(pk__in=pks, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.PENDING, claimed_until=None
-        )
+        Delivery.objects.filter(pk__in=pks).update(claimed_until=None)
 
 
 class Marks:
@@ -539,25 +542,25 @@ def _retry_later(campaign_id: int, pk: int, at: datetime) -> None:
 
 
 def _sweep_later(campaign_id: int) -> None:
-    """Nothing is left to claim, but rows are still held by claims of other lanes. When every
-    open row is such a row, a task after the latest lease takes over what a crashed worker left
-    (a live worker will have marked its rows by then, and the task finds nothing)."""
+    """A batch ended before the campaign did. Rows of a lapsed claim (a crashed worker's) are
+    taken over by a sweep task (range 0–0, the whole campaign) at once; rows still held by a
+    claim, at the end of the latest lease (a live worker will have marked them by then and the
+    sweep finds nothing). Rows never claimed belong to batches still queued."""
     from mandant.campaigns import tasks
 
     now = timezone.now()
     with scopes_disabled():
         open_rows = Delivery.objects.filter(campaign_id=campaign_id, status__in=OPEN)
-        held = Delivery.objects.filter(
-            campaign_id=campaign_id, status=DeliveryStatus.SENDING, claimed_until__gte=now
-        )
-        if open_rows.filter(
-            Q(status=DeliveryStatus.PENDING) | Q(next_attempt_at__lte=now)
-        ).exists():
-            return  # claimable rows: a running or queued batch takes them
-        latest = held.aggregate(at=Max("claimed_until"))["at"]
+        if open_rows.filter(claimed_until__lt=now).exists():
+            at = now
+        else:
+            latest = open_rows.filter(claimed_until__gte=now).aggregate(at=Max("claimed_until"))
+            if latest["at"] is None:
+                return
+            at = latest["at"] + timedelta(seconds=1)
     task = tasks.send_batch
-    if latest is not None and task.get_backend().supports_defer:
-        task.using(run_after=latest + timedelta(seconds=1)).enqueue(campaign_id, 0, 0)
+    if task.get_backend().supports_defer:
+        task.using(run_after=at).enqueue(campaign_id, 0, 0)
 
 
 def delivery_counts(campaign: Campaign) -> dict[str, int]:
