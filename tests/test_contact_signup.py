@@ -7,7 +7,6 @@ from email.message import EmailMessage
 
 import pytest
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import translation
@@ -32,13 +31,6 @@ from mandant.core.actor import Actor
 from mandant.notices.models import OutboundMessage
 
 CONSENT = "Ja, ich möchte den Newsletter von Kunde Eins erhalten. Abmelden geht jederzeit."
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit():  # type: ignore[no-untyped-def]
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def make_list(tenant, name="Newsletter"):  # type: ignore[no-untyped-def]

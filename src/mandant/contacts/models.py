@@ -92,7 +92,15 @@ class ConsentRecord(models.Model):
     objects: models.Manager["ConsentRecord"] = ScopedManager(tenant="tenant")
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "contact"], name="consent_tenant_contact")]
+        indexes = [
+            models.Index(fields=["tenant", "contact"], name="consent_tenant_contact"),
+            # Sign-ups per client address in the rate-limit window (contacts.signup).
+            models.Index(
+                fields=["ip", "given_at"],
+                name="consent_signup_ip",
+                condition=models.Q(double_opt_in=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.contact_id} {self.source}"

@@ -4,16 +4,16 @@ form, the page language and the HTML snippet to embed.
 The writes (sign-up, confirmation, form management) are in ``services.py``.
 """
 
-import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.html import escape
+from django_scopes import scopes_disabled
 
 from mandant.contacts.models import ConsentRecord, SignupForm
 
@@ -101,28 +101,23 @@ def page_language(form: SignupForm, request: HttpRequest) -> str:
     return browser if browser in offered else offered[0]
 
 
-def _hit(key: str, limit: int) -> bool:
-    """Count one sign-up under ``key``; True when it is over the limit."""
-    window = getattr(settings, "SIGNUP_RATE_WINDOW_SECONDS", RATE_WINDOW_SECONDS)
-    cache.add(key, 0, timeout=window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
-    return count > limit
-
-
 def rate_limited(*, ip: str, tenant_id: int, email: str) -> bool:
-    """Count a sign-up per client address and per (tenant, address); True when either is over
-    its limit. Protects the form from flooding and the address from a mail bomb."""
-    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
-    over_ip = _hit(f"signup:ip:{ip}", getattr(settings, "SIGNUP_RATE_PER_IP", RATE_PER_IP))
-    over_address = _hit(
-        f"signup:address:{tenant_id}:{digest}",
-        getattr(settings, "SIGNUP_RATE_PER_ADDRESS", RATE_PER_ADDRESS),
+    """True when the client address or the (tenant, address) has had its sign-ups of the
+    window already. Protects the form from flooding and the address from a mail bomb.
+
+    Counted from the pending consent records every sign-up writes (one per confirmation mail),
+    not in a cache: the limit then holds across every web process and machine."""
+    window = getattr(settings, "SIGNUP_RATE_WINDOW_SECONDS", RATE_WINDOW_SECONDS)
+    recent = ConsentRecord.objects.filter(
+        double_opt_in=True, given_at__gte=timezone.now() - timedelta(seconds=window)
     )
-    return over_ip or over_address
+    # The client's limit spans the forms of every tenant (one flood, many forms).
+    with scopes_disabled():
+        per_ip = recent.filter(ip=ip).count() if ip and ip != "unknown" else 0
+        per_address = recent.filter(tenant_id=tenant_id, contact__email=email).count()
+    return per_ip >= getattr(settings, "SIGNUP_RATE_PER_IP", RATE_PER_IP) or (
+        per_address >= getattr(settings, "SIGNUP_RATE_PER_ADDRESS", RATE_PER_ADDRESS)
+    )
 
 
 def embed_snippet(form: SignupForm, labels: dict[str, str]) -> str:

@@ -113,7 +113,8 @@ def import_upload(request: TenantRequest) -> HttpResponse:
 
 
 def _upload(request: TenantRequest, upload_id: int) -> ImportFile:
-    found = ImportFile.objects.filter(tenant=request.tenant, pk=upload_id).first()
+    # The file stays in the database: the wizard reads only what it shows (stored_rows).
+    found = ImportFile.objects.filter(tenant=request.tenant, pk=upload_id).defer("data").first()
     if found is None:
         raise Http404
     return found
