@@ -40,6 +40,9 @@ class RecordingHandler:
     # Called with the session at each RCPT TO, before the answer (the crash test kills a
     # worker there: while it waits for the answer, no message of it can have been accepted).
     on_rcpt: Callable[[Any], None] | None = None
+    # Offer PIPELINING (RFC 2920) in the EHLO answer: aiosmtpd reads commands line by line, so
+    # a pipelined group is answered in order; without it clients use the classic sequence.
+    pipelining: bool = False
     received: list[Received] = field(default_factory=list)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,6 +53,8 @@ class RecordingHandler:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(  # noqa: N802

@@ -97,3 +97,32 @@ def test_connections_are_kept_for_the_next_batch(world, monkeypatch, smtp, setti
 )
 def test_dot_stuffing(data, wire):
     assert dot_stuffed(data) == wire
+
+
+def test_a_pipelined_exchange_keeps_the_connection_through_refusals(smtp):
+    """MAIL, RCPT and DATA in one write when the server offers PIPELINING: a refused and a
+    deferred recipient are answered with the server's reply, the connection is reset and the
+    next message goes out on it."""
+    from django.core.mail import get_connection
+
+    from mandant.campaigns.smtp_pool import PooledConnection
+    from mandant.notices.delivery import Result
+
+    smtp.handler.pipelining = True
+    smtp.handler.refuse.add("weg@example.net")
+    smtp.handler.defer.add("spaeter@example.net")
+    connection = PooledConnection(get_connection(fail_silently=False))
+    data = b"Subject: Hallo\r\n\r\n.Punkt am Zeilenanfang\r\n"
+    try:
+        assert connection.send("news@example.org", "a@example.net", data).result is Result.ACCEPTED
+        assert connection.smtp is not None and connection.smtp.has_extn("pipelining")
+        refused = connection.send("news@example.org", "weg@example.net", data)
+        assert refused.result is Result.PERMANENT and refused.response.startswith("550")
+        deferred = connection.send("news@example.org", "spaeter@example.net", data)
+        assert deferred.result is Result.TEMPORARY and deferred.response.startswith("451")
+        assert connection.send("news@example.org", "b@example.net", data).result is Result.ACCEPTED
+    finally:
+        connection.close()
+    assert [r.rcpt_tos for r in smtp.handler.received] == [["a@example.net"], ["b@example.net"]]
+    assert smtp.handler.connections == 1
+    assert b"\r\n.Punkt am Zeilenanfang" in smtp.handler.received[0].data  # dot-stuffing undone

@@ -44,6 +44,7 @@ from mandant.content.html import (
 )
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import asset_get
+from mandant.core import tokens
 from mandant.core.errors import NotFound
 from mandant.sending.dkim_keys import dkim_sign
 from mandant.sending.models import SendingDomain
@@ -424,7 +425,7 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         unsubscribe_prefix=_unsubscribe_prefix(),
         rendered=parts,
         token_prefix=tracking.recipient_prefix(tenant.pk, campaign.pk) if needs_token else "",
-        token_key=tracking.mac_key(tracking.RECIPIENT_SALT) if needs_token else b"",
+        token_key=tokens.mac_key(tracking.RECIPIENT_SALT) if needs_token else b"",
         webversion_prefix=_split_around("campaign_webversion", "t0kenmark")
         if needs_token
         else ("", ""),
@@ -439,7 +440,7 @@ def personal_values(skeleton: MessageSkeleton, contact: Contact) -> dict[str, st
     if skeleton.token_prefix:
         # One MAC per recipient (campaigns.tracking); a contact without a row (test send) is 0.
         payload = f"{skeleton.token_prefix}{contact.pk or 0:x}"
-        token = f"{payload}.{tracking.mac(skeleton.token_key, payload)}"
+        token = f"{payload}.{tokens.mac(skeleton.token_key, payload)}"
         webversion = skeleton.webversion_prefix[0] + token + skeleton.webversion_prefix[1]
     else:
         token = webversion = ""

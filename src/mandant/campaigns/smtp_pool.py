@@ -23,7 +23,14 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
-from mandant.notices.delivery import Outcome, Result, outcome_for_code, outcome_for_exception
+from mandant.notices.delivery import (
+    Outcome,
+    Result,
+    Wire,
+    outcome_for_code,
+    outcome_for_exception,
+    smtp_send,
+)
 
 DEFAULT_IDLE_SECONDS = 30.0
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -116,7 +123,7 @@ class PooledConnection:
         assert smtp is not None
         try:
             if not smtp.has_extn("pipelining"):
-                return self._sequential(smtp, sender, recipient, data)
+                return smtp_send(smtp, Wire(sender, [recipient], data))
             smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
             mail = smtp.getreply()
             rcpt = smtp.getreply()
@@ -140,22 +147,6 @@ class PooledConnection:
             return outcome_for_code(code, reply, stage="data")
         except (smtplib.SMTPException, OSError) as exc:
             return outcome_for_exception(exc)
-
-    def _sequential(self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> Outcome:
-        code, reply = smtp.mail(sender)
-        if code != 250:
-            self._reset(smtp)
-            return outcome_for_code(code, reply, stage="mail")
-        code, reply = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            self._reset(smtp)
-            return outcome_for_code(code, reply, stage="rcpt")
-        try:
-            code, reply = smtp.data(data)
-        except smtplib.SMTPResponseException as exc:
-            self._reset(smtp)
-            return outcome_for_exception(exc)
-        return outcome_for_code(code, reply, stage="data")
 
     @staticmethod
     def _reset(smtp: smtplib.SMTP) -> None:

@@ -10,7 +10,6 @@ speed. Windows are one second long for limits of at least 36,000 an hour and one
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -80,7 +79,3 @@ def reserve(limits: list[Limit], wanted: int) -> tuple[int, float]:
 def chunk_size(limits: list[Limit], default: int) -> int:
     """A chunk never asks for more than one window of the strictest limit allows."""
     return min([default, *[limit.per_window for limit in limits]])
-
-
-def seconds(value: float) -> float:
-    return max(0.01, math.ceil(value * 100) / 100)

@@ -103,11 +103,7 @@ class TrackingEvent(models.Model):
 # --- signing ----------------------------------------------------------------------------------
 
 
-# Short keyed MACs (mandant.core.tokens): a URL in every mail, made per recipient.
-mac_key = tokens.mac_key
-mac = tokens.mac
-_verify = tokens.verify
-_hex_ids = tokens.hex_ids
+# Tokens are short keyed MACs (mandant.core.tokens): a URL in every mail, made per recipient.
 
 
 def recipient_prefix(tenant_id: int, campaign_id: int) -> str:
@@ -117,7 +113,7 @@ def recipient_prefix(tenant_id: int, campaign_id: int) -> str:
 
 def recipient_token(tenant_id: int, campaign_id: int, contact_id: int) -> str:
     payload = f"{recipient_prefix(tenant_id, campaign_id)}{contact_id:x}"
-    return f"{payload}.{mac(mac_key(RECIPIENT_SALT), payload)}"
+    return f"{payload}.{tokens.mac(tokens.mac_key(RECIPIENT_SALT), payload)}"
 
 
 def read_recipient_token(token: str) -> tuple[int, int, int] | None:
@@ -126,15 +122,15 @@ def read_recipient_token(token: str) -> tuple[int, int, int] | None:
     parts = token.split(".")
     if len(parts) != 4:
         return None
-    ids = _hex_ids(parts[:3])
-    if ids is None or not _verify(RECIPIENT_SALT, ".".join(parts[:3]), parts[3]):
+    ids = tokens.hex_ids(parts[:3])
+    if ids is None or not tokens.verify(RECIPIENT_SALT, ".".join(parts[:3]), parts[3]):
         return None
     return ids[0], ids[1], ids[2]
 
 
 def image_token(tenant_id: int, key: str, sha256: str) -> str:
     payload = f"{tenant_id:x}.{uuid.UUID(key).hex}.{sha256}"
-    return f"{payload}.{mac(mac_key(IMAGE_SALT), payload)}"
+    return f"{payload}.{tokens.mac(tokens.mac_key(IMAGE_SALT), payload)}"
 
 
 def read_image_token(token: str) -> tuple[int, uuid.UUID, str] | None:
@@ -142,10 +138,10 @@ def read_image_token(token: str) -> tuple[int, uuid.UUID, str] | None:
     parts = token.split(".")
     if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 64:
         return None
-    ids = _hex_ids(parts[:1])
+    ids = tokens.hex_ids(parts[:1])
     if ids is None or parts[1].strip("0123456789abcdef") or parts[2].strip("0123456789abcdef"):
         return None
-    if not _verify(IMAGE_SALT, ".".join(parts[:3]), parts[3]):
+    if not tokens.verify(IMAGE_SALT, ".".join(parts[:3]), parts[3]):
         return None
     return ids[0], uuid.UUID(parts[1]), parts[2]
 

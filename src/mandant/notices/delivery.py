@@ -232,7 +232,7 @@ class WireBuilder:
         return Wire(self.sender, [recipient], headers.encode("ascii") + shared)
 
 
-def _smtp_send(smtp: smtplib.SMTP, wire: Wire) -> Outcome:
+def smtp_send(smtp: smtplib.SMTP, wire: Wire) -> Outcome:
     """MAIL FROM / RCPT TO / DATA on an open connection, keeping each reply of the server."""
     try:
         smtp.ehlo_or_helo_if_needed()
@@ -290,7 +290,7 @@ def _send_smtp(
             if failure is not None:
                 outcomes[message.pk] = failure
                 continue
-            outcome = _smtp_send(connection.connection, builder.wire(message))  # type: ignore[arg-type]
+            outcome = smtp_send(connection.connection, builder.wire(message))  # type: ignore[arg-type]
             outcomes[message.pk] = outcome
             if outcome.reconnect:
                 _close(connection)
