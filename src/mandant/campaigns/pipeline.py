@@ -111,6 +111,8 @@ def prepare(campaign_id: int, size: int | None = None) -> int:
 def insert_deliveries(campaign: Campaign, contact_ids: list[int]) -> None:
     """One ``Delivery`` per active contact among ``contact_ids`` (existing ones are kept): a
     single INSERT … SELECT, no contact travels through Python."""
+    if not contact_ids:
+        return
     delivery = Delivery._meta.db_table
     contact = Contact._meta.db_table
     marks = ", ".join(["%s"] * len(contact_ids))
@@ -120,6 +122,8 @@ def insert_deliveries(campaign: Campaign, contact_ids: list[int]) -> None:
         "attempts, message_id, smtp_response) "
         f"SELECT tenant_id, %s, id, email, %s, 0, '', '' FROM {contact} "
         f"WHERE tenant_id = %s AND status = %s AND id IN ({marks}) "
+        # The id span bounds the scan even before PostgreSQL has statistics for new contacts.
+        "AND id BETWEEN %s AND %s "
         "ON CONFLICT (campaign_id, contact_id) DO NOTHING"
     )
     with connection.cursor() as cursor:
@@ -131,6 +135,8 @@ def insert_deliveries(campaign: Campaign, contact_ids: list[int]) -> None:
                 campaign.tenant_id,
                 ContactStatus.ACTIVE,
                 *contact_ids,
+                min(contact_ids),
+                max(contact_ids),
             ],
         )
 
@@ -369,12 +375,7 @@ def _lane(batch: Batch, report: BatchReport) -> None:
                 if not rows:
                     break
                 low = rows[-1][0] + 1  # keyset: never scan the rows behind again
-                contacts = {
-                    c.pk: c
-                    for c in Contact.objects.filter(
-                        tenant_id=batch.tenant.pk, pk__in=[contact_id for _pk, contact_id in rows]
-                    )
-                }
+                contacts = _contacts_of(batch.tenant.pk, [contact_id for _pk, contact_id in rows])
                 for index, (pk, contact_id) in enumerate(rows):
                     if watch.stop():
                         release([row_pk for row_pk, _c in rows[index:]])
@@ -400,6 +401,19 @@ def _lane(batch: Batch, report: BatchReport) -> None:
                     else:
                         outcome = pooled.send(wire.sender, contact.email, data)
                     marks.mark(pk, outcome, _message_id(data), report)
+
+
+def _contacts_of(tenant_id: int, ids: list[int]) -> dict[int, Contact]:
+    """The contacts of one claim by id. The id span bounds the scan: right after a large import
+    PostgreSQL has no statistics for the new rows yet and would otherwise read every contact
+    of the tenant for each claim (measured: most of the database's CPU in a 100,000-recipient
+    send)."""
+    if not ids:
+        return {}
+    rows = Contact.objects.filter(
+        tenant_id=tenant_id, pk__in=ids, pk__gte=min(ids), pk__lte=max(ids)
+    )
+    return {contact.pk: contact for contact in rows}
 
 
 def _bounds(batch: Batch) -> list[tuple[int, int | None]]:
@@ -493,21 +507,31 @@ class Marks:
             "claimed_until = NULL WHERE id = %s"
         )
         self.async_commit = False
+        self.prepared: Any = None
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            import psycopg
+
             with connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO OFF")
             self.async_commit = True
+            # A prepared statement with parameters bound on the server: Django's client-side
+            # binding parses and plans every mark afresh and costs the worker twice the CPU.
+            self.prepared = psycopg.Cursor(connection.connection)
 
     def mark(self, pk: int, outcome: Outcome, message_id: str, report: BatchReport) -> None:
         now = timezone.now()
         status, next_attempt = self._status(pk, outcome, now, report)
         sent_at = now if status == DeliveryStatus.SENT else None
         response = outcome.response[:RESPONSE_MAX_CHARS]
-        at = connection.ops.adapt_datetimefield_value
-        with connection.cursor() as cursor:
-            cursor.execute(
-                self.sql, [status, at(next_attempt), message_id, response, at(sent_at), pk]
-            )
+        if self.prepared is not None and not connection.in_atomic_block:
+            params = [str(status), next_attempt, message_id, response, sent_at, pk]
+            self.prepared.execute(self.sql, params, prepare=True)
+        else:
+            at = connection.ops.adapt_datetimefield_value
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    self.sql, [status, at(next_attempt), message_id, response, at(sent_at), pk]
+                )
         if next_attempt is not None:
             _retry_later(self.campaign_id, pk, next_attempt)
 
@@ -526,6 +550,9 @@ class Marks:
         return DeliveryStatus.RETRY, now + retry_delay(attempts)
 
     def close(self) -> None:
+        if self.prepared is not None:
+            with contextlib.suppress(Exception):
+                self.prepared.close()
         if self.async_commit and connection.connection is not None:
             with contextlib.suppress(Exception), connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO DEFAULT")
