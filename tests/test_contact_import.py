@@ -399,3 +399,35 @@ def test_the_stored_file_is_the_uploaded_bytes(world, monkeypatch):
         stored = ImportFile.objects.values_list("data", flat=True).get(pk=kept.pk)
     assert bytes(stored) == data
     assert b"".join(importing.stored_chunks(kept.pk)) == data
+
+
+def _planner_rows() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Contact._meta.db_table]
+        )
+        return float(cursor.fetchone()[0])
+
+
+def test_a_large_import_refreshes_the_planner_statistics(world, settings):
+    """Right after a bulk load PostgreSQL does not know the new rows; a large import runs
+    ANALYZE so that the first campaign to them gets index plans (campaigns.pipeline)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    from django_scopes import scopes_disabled
+
+    settings.CONTACT_IMPORT_ANALYZE_ROWS = 5
+    rows = "".join(f"s{i}@x.de,S{i}\n" for i in range(4))
+    assert run(world, world.kunde1, upload(world.kunde1, "email,first_name\n" + rows)).status == (
+        JobStatus.DONE
+    )
+    with scopes_disabled():
+        after_small = Contact.objects.count()
+    # Four rows are below the threshold: the statistics were not refreshed for them.
+    assert _planner_rows() != after_small
+    rows = "".join(f"l{i}@x.de,L{i}\n" for i in range(6))
+    assert run(world, world.kunde1, upload(world.kunde1, "email,first_name\n" + rows)).status == (
+        JobStatus.DONE
+    )
+    with scopes_disabled():
+        assert _planner_rows() == Contact.objects.count() == after_small + 6

@@ -289,3 +289,6 @@ MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 120)
 SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 20)
 SIGNUP_RATE_PER_ADDRESS = env_int("SIGNUP_RATE_PER_ADDRESS", 3)
 SIGNUP_RATE_WINDOW_SECONDS = env_int("SIGNUP_RATE_WINDOW_SECONDS", 3600)
+# A contact import of at least this many rows refreshes PostgreSQL's planner statistics at its
+# end (contacts.importing.refresh_statistics).
+CONTACT_IMPORT_ANALYZE_ROWS = env_int("CONTACT_IMPORT_ANALYZE_ROWS", 10_000)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import F
@@ -776,6 +777,20 @@ def _errors_out(result: Scan) -> list[list[Any]]:
     return [[line, email, message] for line, email, message in result.errors]
 
 
+def refresh_statistics(imported: int) -> bool:
+    """After a large import, ANALYZE the contacts (PostgreSQL's advice after a bulk load):
+    until autovacuum gets to the table, the planner does not know the new rows and picks
+    plans that read every contact of the tenant per lookup, in the first campaign sent to
+    them. Returns whether it ran."""
+    threshold = int(getattr(settings, "CONTACT_IMPORT_ANALYZE_ROWS", 10_000))
+    if connection.vendor != "postgresql" or imported < threshold:
+        return False
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    return True
+
+
 def import_job_run(*, job_id: int) -> Job:
     """Run a contact import job (idempotent: the upsert may run twice)."""
     from django_scopes import scopes_disabled
@@ -820,6 +835,7 @@ def import_job_run(*, job_id: int) -> Job:
                     return job
                 progress.next_pass(checked.rows)
             result = write(upload, mapping, progress=progress)
+            refresh_statistics(result.valid - result.duplicates)
             summary = {
                 **result.as_dict(),
                 "imported": result.valid - result.duplicates,
