@@ -233,6 +233,48 @@ def test_api_send_answers_202_and_reports_progress(world, ready, smtp, settings)
     assert len(smtp.handler.received) == 5
 
 
+def test_api_pause_resume_cancel_and_unschedule(world, ready, smtp, settings):
+    """The sending controls of the campaign page through the API: 200 with the campaign, 409
+    when its status does not allow the step, and the worker honours each."""
+    from django.utils import timezone
+
+    settings.TASKS = DATABASE_TASKS
+    add_contacts(ready, 4)
+    api = Api(world.api_key(ready.admin, ready.tenant))
+    base = f"/tenants/{ready.tenant.pk}/campaigns"
+    scheduled = ready_campaign(ready, name="Geplant")
+    later = (timezone.now() + timedelta(hours=1)).isoformat()
+    assert api.post(f"{base}/{scheduled.pk}/send", {"at": later}).json()["status"] == "scheduled"
+    unscheduled = api.post(f"{base}/{scheduled.pk}/unschedule", {})
+    assert (unscheduled.status_code, unscheduled.json()["status"]) == (200, "draft")
+    again = api.post(f"{base}/{scheduled.pk}/unschedule", {})
+    assert again.status_code == 409, again.content
+    assert again.json()["errors"]
+    assert api.post(f"{base}/{scheduled.pk}/pause", {}).status_code == 409  # a draft
+
+    campaign = ready_campaign(ready)
+    assert api.post(f"{base}/{campaign.pk}/send", {}).status_code == 202
+    paused = api.post(f"{base}/{campaign.pk}/pause", {})
+    assert (paused.status_code, paused.json()["status"]) == (200, "paused")
+    run_worker_once()
+    assert smtp.handler.received == []
+    resumed = api.post(f"{base}/{campaign.pk}/resume", {})
+    assert (resumed.status_code, resumed.json()["status"]) == (200, "sending")
+    run_worker_once()
+    body = api.get(f"{base}/{campaign.pk}").json()
+    assert (body["status"], body["sent"], body["remaining"]) == ("sent", 6, 0)
+    assert len(recipients_of(smtp)) == 6 == len(set(recipients_of(smtp)))
+    assert api.post(f"{base}/{campaign.pk}/cancel", {}).status_code == 409  # sent already
+
+    second = ready_campaign(ready, name="Zweite")
+    assert api.post(f"{base}/{second.pk}/send", {}).status_code == 202
+    cancelled = api.post(f"{base}/{second.pk}/cancel", {})
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    assert api.post(f"{base}/{second.pk}/resume", {}).status_code == 409
+    run_worker_once()
+    assert len(smtp.handler.received) == 6
+
+
 def test_api_send_answers_409_with_the_unmet_checklist_items(world, ready, settings):
     settings.TASKS = IMMEDIATE_TASKS
     campaign = ready_campaign(ready, subject="", reply_to="")

@@ -1043,26 +1043,30 @@ def campaigns_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, li
                 control_url=f"{api}/{c}",
             ),
         ],
-        # The draft's checklist is unmet: the control is answered 409 with the items.
-        "api:send_campaign": [
-            Probe(
-                "api:send_campaign",
-                f"{api}/{c}/send",
-                kind="api",
-                method="post",
-                body={},
-                control_statuses=(409,),
-            ),
-            Probe(
-                "api:send_campaign",
-                f"/api/v1/tenants/{home.pk}/campaigns/{c}/send",
-                kind="api",
-                method="post",
-                body={},
-                control_url=f"{api}/{c}/send",
-                control_statuses=(409,),
-            ),
-        ],
+        # The probe campaign is a draft with an unmet checklist: the control's send is answered
+        # 409 with the items, and no other sending control is allowed for a draft (409).
+        **{
+            f"api:{action}_campaign": [
+                Probe(
+                    f"api:{action}_campaign",
+                    f"{api}/{c}/{action}",
+                    kind="api",
+                    method="post",
+                    body={},
+                    control_statuses=(409,),
+                ),
+                Probe(
+                    f"api:{action}_campaign",
+                    f"/api/v1/tenants/{home.pk}/campaigns/{c}/{action}",
+                    kind="api",
+                    method="post",
+                    body={},
+                    control_url=f"{api}/{c}/{action}",
+                    control_statuses=(409,),
+                ),
+            ]
+            for action in ("send", "pause", "resume", "cancel", "unschedule")
+        },
         # The same path as api:get_campaign; ninja names each operation.
         "api:update_campaign": [
             Probe(

@@ -4,7 +4,7 @@ Every handler opens the tenant's scope itself and looks every id up inside that 
 of another tenant is a 404. ``POST …/{cid}/send`` starts the sending pipeline.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -242,3 +242,39 @@ def send_campaign(
             at=payload.at if payload else None,
         )
         return Status(202, campaign_out(sent))
+
+
+# The sending controls of the campaign page; each answers 409 when the campaign's status does
+# not allow it.
+CONTROLS: dict[str, tuple[Callable[..., Campaign], str]] = {
+    "pause": (
+        services.campaign_pause,
+        "Pause a sending or scheduled campaign (between two messages)",
+    ),
+    "resume": (
+        services.campaign_resume,
+        "Resume a paused campaign (recipients already sent are skipped)",
+    ),
+    "cancel": (services.campaign_cancel, "Cancel a scheduled, sending or paused campaign"),
+    "unschedule": (services.campaign_unschedule, "Turn a scheduled campaign back into a draft"),
+}
+
+
+def _add_control(action: str, service: Callable[..., Campaign], summary: str) -> None:
+    def control(request: HttpRequest, tenant_id: int, campaign_id: int) -> CampaignOut:
+        with tenant_scope(request, tenant_id, Action.CAMPAIGN_EDIT) as tenant:
+            campaign = selectors.campaign_get(tenant=tenant, pk=campaign_id)
+            changed = service(actor=actor_of(request), tenant=tenant, campaign=campaign)
+            return campaign_out(changed)
+
+    # ninja names the operation (and its URL) after the function: api:pause_campaign, …
+    control.__name__ = control.__qualname__ = f"{action}_campaign"
+    router.post(
+        f"/{{tenant_id}}/campaigns/{{campaign_id}}/{action}",
+        response={200: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
+        summary=summary,
+    )(control)
+
+
+for _action, (_service, _summary) in CONTROLS.items():
+    _add_control(_action, _service, _summary)
