@@ -233,6 +233,9 @@ def test_api_send_answers_202_and_reports_progress(world, ready, smtp, settings)
     assert len(smtp.handler.received) == 5
 
 
+# Transactional: the real db_worker drops a connection whose autocommit is off
+# (close_old_connections), as it is inside the transaction of a non-transactional test.
+@pytest.mark.django_db(transaction=True)
 def test_api_pause_resume_cancel_and_unschedule(world, ready, smtp, settings):
     """The sending controls of the campaign page through the API: 200 with the campaign, 409
     when its status does not allow the step, and the worker honours each."""
