@@ -538,18 +538,22 @@ def _constants(
     return out
 
 
+def _row_constants(
+    tenant: Tenant, text: str
+) -> tuple[list[tuple[str, str, Any]], list[tuple[str, str, Any]]]:
+    """The constant columns of a new contact and of its import consent record."""
+    contact_consts = _constants(Contact, Contact(tenant=tenant), set(_CONTACT_COLUMNS))
+    consent = ConsentRecord(tenant=tenant, source=ConsentSource.IMPORT, text=text)
+    return contact_consts, _constants(ConsentRecord, consent, {"contact_id"})
+
+
 def _upsert_postgresql(
     tenant: Tenant, records: dict[str, Record], first: set[str], text: str
 ) -> None:
     """COPY the batch into a temporary table, then one ``INSERT … ON CONFLICT DO UPDATE`` that
     also writes the consent records of the addresses first seen in this import."""
     quote = connection.ops.quote_name
-    contact_consts = _constants(Contact, Contact(tenant=tenant), set(_CONTACT_COLUMNS))
-    consent_consts = _constants(
-        ConsentRecord,
-        ConsentRecord(tenant=tenant, source=ConsentSource.IMPORT, text=text),
-        {"contact_id"},
-    )
+    contact_consts, consent_consts = _row_constants(tenant, text)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS mandant_contact_import ("
@@ -608,12 +612,7 @@ def _upsert_sqlite(tenant: Tenant, records: dict[str, Record], first: set[str], 
     """One multi-row ``INSERT … ON CONFLICT DO UPDATE … RETURNING``, then the consent records
     with one ``executemany``."""
     quote = connection.ops.quote_name
-    contact_consts = _constants(Contact, Contact(tenant=tenant), set(_CONTACT_COLUMNS))
-    consent_consts = _constants(
-        ConsentRecord,
-        ConsentRecord(tenant=tenant, source=ConsentSource.IMPORT, text=text),
-        {"contact_id"},
-    )
+    contact_consts, consent_consts = _row_constants(tenant, text)
     columns = [quote(c) for c in _CONTACT_COLUMNS] + [c for c, _t, _v in contact_consts]
     constant_values = [v for _c, _t, v in contact_consts]
     consent_columns = ["contact_id"] + [c for c, _t, _v in consent_consts]
