@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from benchlib import (
+    PG_DEFAULT_URL,
     DbResult,
     Row,
     compare_databases,
@@ -46,8 +47,6 @@ from benchlib import (
 )
 from smtp_sink_fast import Sink
 
-REPO = Path(__file__).resolve().parent.parent
-PG_DEFAULT_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_DB_NAME = "mandant_bench_campaign"
 TARGET_RATE = 2500.0
 TARGET_WORKER_MB = 150.0

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    PG_DEFAULT_URL,
+    REPO,
     DbResult,
     Row,
     compare_databases,
@@ -44,8 +45,6 @@ from benchlib import (
     write_result,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-PG_DEFAULT_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_DB_NAME = "mandant_bench_import"
 TARGET_S = 120.0
 TARGET_MB = 300.0

@@ -20,7 +20,6 @@ The exit status is 1 when a target is missed. See docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    PG_DEFAULT_URL,
     DbResult,
     Row,
     compare_databases,
@@ -41,8 +41,6 @@ from benchlib import (
 )
 from content_copy import bench_copy
 
-REPO = Path(__file__).resolve().parent.parent
-PG_DEFAULT_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_DB_NAME = "mandant_bench_content"
 TARGET_PROVISIONING_MS = 15.0
 WARM_UP = 10

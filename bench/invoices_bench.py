@@ -25,7 +25,6 @@ The exit status is 1 when a target is missed. See docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    PG_DEFAULT_URL,
     DbResult,
     Row,
     compare_databases,
@@ -44,8 +44,6 @@ from benchlib import (
     write_result,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-PG_DEFAULT_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_DB_NAME = "mandant_bench_invoices"
 TARGET_RUN_S = 30.0
 

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    PG_DEFAULT_URL,
+    REPO,
     DbResult,
     Row,
     engine_version,
@@ -54,9 +56,7 @@ from benchlib import (
     setup_django,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PG_DEFAULT_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_DB_NAME = "mandant_bench_notices"
 OPERATOR_EMAIL = "olga@bench-operator.example"
 POST_TARGET_MS = 2000.0

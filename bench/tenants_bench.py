@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import (
+    PG_DEFAULT_URL,
+    REPO,
     DbResult,
     Row,
     engine_version,
@@ -48,9 +50,7 @@ from benchlib import (
     setup_django,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PG_DEFAULT_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PG_DB_NAME = "mandant_bench"
 PG_ICU_DB_NAME = "mandant_bench_icu"
 PARTNER_EMAIL = "paula@bench-partner.example"
