@@ -429,6 +429,16 @@ def test_rate_limit_per_address_and_per_client(world, settings):
     assert sign_up(Client(), form, email="d@example.com", ip="192.0.2.3").status_code == 200
 
 
+def test_the_client_limit_spans_the_forms_of_every_tenant(world, settings):
+    settings.SIGNUP_RATE_PER_IP = 2
+    first, second = make_form(world.kunde1), make_form(world.kunde2)
+    assert sign_up(Client(), first, email="a@example.com", ip="192.0.2.9").status_code == 200
+    assert sign_up(Client(), first, email="b@example.com", ip="192.0.2.9").status_code == 200
+    # The same client at another tenant's form: still the same flood.
+    assert sign_up(Client(), second, email="c@example.com", ip="192.0.2.9").status_code == 429
+    assert contact_of(world.kunde2, "c@example.com") is None
+
+
 # --- no enumeration, existing contacts --------------------------------------------------------
 
 

@@ -284,8 +284,8 @@ SENDING_RELAY_RATE_PER_HOUR = env_int("SENDING_RELAY_RATE_PER_HOUR", 0) or None
 # Mail the server deferred (4xx): attempts in all, and the back-off base (base × 2ⁿ seconds).
 MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 6)
 MAIL_RETRY_BASE_SECONDS = env_int("MAIL_RETRY_BASE_SECONDS", 120)
-# Public sign-up forms (contacts.signup): sign-ups per client address and per e-mail address in
-# a window, counted in the cache.
+# Public sign-up forms (contacts.signup): sign-ups per client address (over every tenant's
+# forms) and per e-mail address in a window, counted from the pending consent records.
 SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 20)
 SIGNUP_RATE_PER_ADDRESS = env_int("SIGNUP_RATE_PER_ADDRESS", 3)
 SIGNUP_RATE_WINDOW_SECONDS = env_int("SIGNUP_RATE_WINDOW_SECONDS", 3600)

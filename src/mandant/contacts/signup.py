@@ -21,11 +21,6 @@ SALT = "mandant.contacts.signup"
 # How long the confirmation link works (German practice: days, not months).
 CONFIRM_DAYS = 7
 HONEYPOT_FIELD = "website"
-# Sign-ups per client address and per (tenant, address) within the window; a shared cache
-# (CACHES) makes the limit hold across processes.
-RATE_WINDOW_SECONDS = 3600
-RATE_PER_IP = 20
-RATE_PER_ADDRESS = 3
 
 
 def language_codes() -> list[str]:
@@ -107,17 +102,14 @@ def rate_limited(*, ip: str, tenant_id: int, email: str) -> bool:
 
     Counted from the pending consent records every sign-up writes (one per confirmation mail),
     not in a cache: the limit then holds across every web process and machine."""
-    window = getattr(settings, "SIGNUP_RATE_WINDOW_SECONDS", RATE_WINDOW_SECONDS)
-    recent = ConsentRecord.objects.filter(
-        double_opt_in=True, given_at__gte=timezone.now() - timedelta(seconds=window)
-    )
-    # The client's limit spans the forms of every tenant (one flood, many forms).
+    since = timezone.now() - timedelta(seconds=settings.SIGNUP_RATE_WINDOW_SECONDS)
+    # The client's limit spans the forms of every tenant (one flood, many forms). The queryset
+    # is made without the scope: django-scopes filters by the tenant when it is created.
     with scopes_disabled():
+        recent = ConsentRecord.objects.filter(double_opt_in=True, given_at__gte=since)
         per_ip = recent.filter(ip=ip).count() if ip and ip != "unknown" else 0
         per_address = recent.filter(tenant_id=tenant_id, contact__email=email).count()
-    return per_ip >= getattr(settings, "SIGNUP_RATE_PER_IP", RATE_PER_IP) or (
-        per_address >= getattr(settings, "SIGNUP_RATE_PER_ADDRESS", RATE_PER_ADDRESS)
-    )
+    return per_ip >= settings.SIGNUP_RATE_PER_IP or per_address >= settings.SIGNUP_RATE_PER_ADDRESS
 
 
 def embed_snippet(form: SignupForm, labels: dict[str, str]) -> str:
