@@ -676,7 +676,6 @@ def write(
     upload: ImportFile,
     mapping: dict[int, str],
     *,
-    job: Job | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Scan:
     """The write pass: valid rows upserted in batches; invalid ones reported."""
@@ -685,8 +684,6 @@ def write(
     seen = _Seen()
     pending: dict[str, Record] = {}
     first: set[str] = set()
-    if progress is None and job is not None:
-        progress = _Progress(job, 1)
 
     def flush() -> None:
         if pending:

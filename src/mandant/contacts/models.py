@@ -105,10 +105,6 @@ class ConsentRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.contact_id} {self.source}"
 
-    @property
-    def pending(self) -> bool:
-        return self.double_opt_in and self.confirmed_at is None
-
 
 class ContactList(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
