@@ -542,8 +542,11 @@ class Marks:
         if outcome.result is Result.ACCEPTED:
             report.sent += 1
             return DeliveryStatus.SENT, None
+        if outcome.result is Result.PERMANENT:
+            report.failed += 1
+            return DeliveryStatus.FAILED, None
         attempts = 1 + int(Delivery.objects.filter(pk=pk).values_list("attempts", flat=True).get())
-        if outcome.result is Result.PERMANENT or attempts >= max_attempts():
+        if attempts >= max_attempts():
             report.failed += 1
             return DeliveryStatus.FAILED, None
         report.retrying += 1

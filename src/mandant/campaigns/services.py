@@ -24,6 +24,7 @@ from mandant.accounts.roles import Action
 from mandant.audit.models import AuditEntry
 from mandant.audit.services import audit_record
 from mandant.billing.features import require_feature
+from mandant.campaigns.message import TRACKING_FEATURE
 from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.campaigns.selectors import campaign_grant
 from mandant.contacts.models import Contact, ContactList, Segment
@@ -155,7 +156,7 @@ def _clean(tenant: Tenant, values: dict[str, Any]) -> dict[str, Any]:
         if clean["tracking"]:
             # Opens and clicks tracking is a product (included from PROFESSIONAL): a 403 that
             # names it when the tenant has it not.
-            require_feature(tenant, "tracking")
+            require_feature(tenant, TRACKING_FEATURE)
     return clean
 
 

@@ -78,7 +78,6 @@ class PooledConnection:
     def __init__(self, backend: SMTPBackend) -> None:
         self.backend = backend
         self.last_used = 0.0
-        self.sent = 0
 
     @property
     def smtp(self) -> smtplib.SMTP | None:
@@ -111,7 +110,6 @@ class PooledConnection:
             outcome = self._transaction(sender, recipient, data)
             if not outcome.reconnect:
                 self.last_used = time.monotonic()
-                self.sent += 1
                 return outcome
             self.close()
             if attempt == 2 or "421" in outcome.response:
