@@ -2,7 +2,7 @@
 """Performance benchmark of the sending pipeline (a script, not a test).
 
     .venv/bin/python bench/campaign_bench.py [--db postgres|sqlite|both] [--recipients N]
-        [--workers W] [--lanes L] [--keep]
+        [--workers W] [--connections C] [--keep]
 
 For each database a child process gets its own fresh database, loads the demo data and makes
 "Autohaus Nord" ready to send (sending domain with a DKIM key, postal address, sender
@@ -10,12 +10,12 @@ identity) with ``--recipients`` contacts on its list; the tenant is put on the E
 edition, whose send rate is unlimited. A lean SMTP sink (``smtp_sink_fast.py``, its own
 process) accepts every message. Then:
 
-1. **Ours**: ``W`` real ``mandant db_worker`` processes (``CAMPAIGN_SEND_LANES=L`` lanes each);
+1. **Ours**: ``W`` real ``mandant db_worker`` processes (``CAMPAIGN_SMTP_CONNECTIONS=C`` each);
    the clock starts at ``campaign_send`` (the button) and stops at the last message accepted
    by the sink. Every message personalised, DKIM-signed (RSA-2048), one delivery row each.
    Checked afterwards: the sink accepted exactly ``N`` messages and every delivery is sent.
    Peak memory (VmHWM) of each worker process.
-2. **Raw baseline** (same run, same sink): ``W`` processes × ``L`` threads, each with one
+2. **Raw baseline** (same run, same sink): ``W`` processes × ``C`` threads, each with one
    smtplib connection, sending pre-built messages (1,000 personalised and signed messages
    built before the clock starts, cycled) with ``sendmail``; no database at all.
 
@@ -170,7 +170,7 @@ def run_ours(args: argparse.Namespace, sink: Sink, workdir: Path) -> tuple[float
     tenant, admin, campaign = _ready_campaign(args.recipients)
     env = {
         **os.environ,
-        "CAMPAIGN_SEND_LANES": str(args.lanes),
+        "CAMPAIGN_SMTP_CONNECTIONS": str(args.connections),
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
     }
     workers = [
@@ -274,7 +274,9 @@ def run_raw(args: argparse.Namespace, sink: Sink) -> float:
     sink.reset()
     started = time.time()
     processes = [
-        context.Process(target=_raw_process, args=(sink.port, sender, messages, n, args.lanes))
+        context.Process(
+            target=_raw_process, args=(sink.port, sender, messages, n, args.connections)
+        )
         for n in per_worker
     ]
     for process in processes:
@@ -290,13 +292,11 @@ def profile(args: argparse.Namespace) -> None:
     import cProfile
     import pstats
 
-    from django.conf import settings
     from django_scopes import scope, scopes_disabled
 
     from mandant.campaigns import pipeline, services
     from mandant.campaigns.models import Delivery
 
-    settings.CAMPAIGN_SEND_LANES = 1
     tenant, admin, campaign = _ready_campaign(args.recipients)
     with scope(tenant=tenant.pk):  # type: ignore[attr-defined]
         services.campaign_send(actor=admin, tenant=tenant, campaign=campaign)  # type: ignore[arg-type]
@@ -335,7 +335,9 @@ def child(args: argparse.Namespace) -> None:
     result = DbResult(db=args.child, engine_version=engine_version())
     n = args.recipients
     try:
-        print(f"  ours: {args.workers} worker processes × {args.lanes} lanes", flush=True)
+        print(
+            f"  ours: {args.workers} worker processes × {args.connections} connections", flush=True
+        )
         elapsed, peaks = run_ours(args, sink, workdir)
         connection.close()
         print("  raw smtplib baseline", flush=True)
@@ -378,7 +380,7 @@ def child(args: argparse.Namespace) -> None:
     )
     result.info = {
         "workers": args.workers,
-        "lanes": args.lanes,
+        "connections": args.connections,
         "recipients": n,
         "load": " ".join(load_averages()),
     }
@@ -390,7 +392,7 @@ def main() -> int:
     parser.add_argument("--db", choices=["postgres", "sqlite", "both"], default="postgres")
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--lanes", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--pg-url", default=PG_DEFAULT_URL)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
@@ -411,8 +413,8 @@ def main() -> int:
         str(args.recipients),
         "--workers",
         str(args.workers),
-        "--lanes",
-        str(args.lanes),
+        "--connections",
+        str(args.connections),
         *(["--profile"] if args.profile else []),
         *(["--unsigned"] if args.unsigned else []),
     ]

@@ -125,13 +125,3 @@ def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
             setattr(settings, key, value)
         settings.EMAIL_TIMEOUT = 5
         yield server
-
-
-@pytest.fixture(autouse=True)
-def _close_sending_lanes() -> Iterator[None]:
-    """Sending lanes keep their threads and database connections from batch to batch; a test
-    that sent through them closes them, so no connection outlives its test database."""
-    yield
-    from mandant.campaigns.pipeline import shutdown_lanes
-
-    shutdown_lanes()

@@ -8,7 +8,7 @@ from django_scopes import scope, scopes_disabled
 
 from campaign_support import ready_campaign, ready_tenant
 from mandant.audit.models import AuditEntry
-from mandant.campaigns import pipeline, services
+from mandant.campaigns import pipeline, send_loop, services
 from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mandant.campaigns.statistics import TRACKING_KEYS, campaign_statistics
 from mandant.contacts.models import Contact, ContactStatus
@@ -69,7 +69,7 @@ def test_with_the_outbox_transport_a_campaign_is_kept_and_reaches_100_percent(wo
     for contact in (ready.anna, ready.bert):
         delivery = delivery_of(campaign, contact)
         assert delivery.status == DeliveryStatus.SENT
-        assert delivery.smtp_response == pipeline.OUTBOX_RESPONSE
+        assert delivery.smtp_response == send_loop.OUTBOX_RESPONSE
         raw = kept_message(contact)
         assert f"Message-ID: <{delivery.message_id}>".encode() in raw
     anna = OutboxMessage.objects.get(to=ready.anna.email)

@@ -17,9 +17,8 @@ from django.db import connection
 from django_scopes import scope, scopes_disabled
 
 from campaign_support import ready_campaign, ready_tenant
-from mandant.campaigns import pipeline, services
+from mandant.campaigns import claims, pipeline, services
 from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from mandant.campaigns.smtp_pool import PooledConnection
 from mandant.contacts.models import Contact, ContactStatus, ListMembership
 from user_support import Api
 from worker import DATABASE_TASKS, IMMEDIATE_TASKS, run_worker_once
@@ -170,23 +169,47 @@ def test_pause_stops_resume_finishes_cancel_stops(world, ready, smtp, settings):
     assert fresh(second).status == CampaignStatus.CANCELLED
 
 
-def test_pausing_in_the_middle_stops_between_messages(world, ready, smtp, settings, monkeypatch):
-    settings.TASKS = IMMEDIATE_TASKS
-    add_contacts(ready, 10)
-    monkeypatch.setattr(pipeline, "STATUS_CHECK_SECONDS", 0)
-    campaign = ready_campaign(ready)
-    real_send = PooledConnection.send
+def pause_after_marks(monkeypatch, smtp, campaign: Campaign, received: int) -> None:  # type: ignore[no-untyped-def]
+    """The campaign is paused (as by its button) once the server has ``received`` messages and
+    their marks are written; the loop reads the status before each message."""
+    monkeypatch.setattr(claims, "STATUS_CHECK_SECONDS", 0)
+    real_flush = claims.Marks.flush
 
-    def send_then_pause(self, sender, recipient, data):  # type: ignore[no-untyped-def]
-        outcome = real_send(self, sender, recipient, data)
-        if len(smtp.handler.received) == 3:
+    def flush_then_pause(self):  # type: ignore[no-untyped-def]
+        real_flush(self)
+        if len(smtp.handler.received) >= received:
             Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
-        return outcome
 
-    monkeypatch.setattr(PooledConnection, "send", send_then_pause)
+    monkeypatch.setattr(claims.Marks, "flush", flush_then_pause)
+
+
+def test_pausing_in_the_middle_stops_between_messages(world, ready, smtp, settings, monkeypatch):
+    """One connection: the pause is seen before the next message starts."""
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.CAMPAIGN_SMTP_CONNECTIONS = 1
+    add_contacts(ready, 10)
+    campaign = ready_campaign(ready)
+    pause_after_marks(monkeypatch, smtp, campaign, received=3)
     send(ready, campaign)
     assert len(smtp.handler.received) == 3
     assert pipeline.delivery_counts(fresh(campaign))["remaining"] == 9
+
+
+def test_a_pause_lets_the_messages_in_flight_finish(world, ready, smtp, settings, monkeypatch):
+    """Several connections: what is on the wire when the pause comes is finished and marked,
+    nothing new starts, and the claimed rest is open again at once (not after the lease)."""
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.CAMPAIGN_SMTP_CONNECTIONS = 4
+    add_contacts(ready, 30)
+    campaign = ready_campaign(ready)
+    pause_after_marks(monkeypatch, smtp, campaign, received=5)
+    send(ready, campaign)
+    received = len(smtp.handler.received)
+    assert 5 <= received < 32
+    counts = pipeline.delivery_counts(fresh(campaign))
+    assert counts["sent"] == received and counts["remaining"] == 32 - received
+    with scopes_disabled():
+        assert not Delivery.objects.filter(campaign=campaign, claimed_until__isnull=False).exists()
 
 
 def test_send_refuses_an_unmet_checklist(world, ready, settings):
@@ -398,9 +421,9 @@ def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         # The killed worker's claimed rows are taken over once their lease ends.
         "CAMPAIGN_CLAIM_SECONDS": "3",
-        # Small claims and two lanes each, so both workers get rows of the 300.
+        # Small claims and two connections each, so both workers get rows of the 300.
         "CAMPAIGN_CLAIM_SIZE": "5",
-        "CAMPAIGN_SEND_LANES": "2",
+        "CAMPAIGN_SMTP_CONNECTIONS": "2",
     }
     workers = [_worker(env, tmp_path / "a.log"), _worker(env, tmp_path / "b.log")]
     try:

@@ -111,6 +111,8 @@ def worker(smtp, live_server, tmp_path) -> Iterator[Worker]:  # type: ignore[no-
             "EMAIL_URL": smtp.url,
             "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
             "SITE_URL": live_server.url,
+            # One message at a time, so the page sees the send move (and its rate).
+            "CAMPAIGN_SMTP_CONNECTIONS": "1",
         }
     running = Worker(env, tmp_path / "worker.log")
     try:

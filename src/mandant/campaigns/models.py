@@ -140,7 +140,7 @@ class Delivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # A sending lane's claim (campaigns.pipeline.claim): no other lane takes the row before.
+    # A sending loop's claim (campaigns.claims.claim): no other loop takes the row before.
     claimed_until = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     smtp_response = models.TextField(blank=True)
@@ -152,7 +152,7 @@ class Delivery(models.Model):
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         indexes = [
-            # The lanes claim open rows in id order per status (campaigns.pipeline.claim); the
+            # The loops claim open rows in id order per status (campaigns.claims.claim); the
             # counts group by status. Rows are always reached through their campaign.
             models.Index(fields=["campaign", "status", "id"], name="delivery_campaign_status"),
             # A DSN names its original by Message-ID (campaigns.bounces).

@@ -1,12 +1,11 @@
 """Persistent SMTP connections of one worker process (DESIGN §4), kept across batches.
 
-A sending lane takes a connection from the pool for a batch and gives it back afterwards, so a
-worker that sends batch after batch opens each connection once. A connection idle for longer
-than ``SMTP_POOL_IDLE_SECONDS`` is closed instead of reused: relays drop idle clients.
+The sending loop (campaigns.send_loop) takes connections from the pool for a batch and gives
+them back afterwards, so a worker that sends batch after batch opens each connection once. A
+connection idle for longer than ``SMTP_POOL_IDLE_SECONDS`` is closed instead of reused: relays
+drop idle clients.
 
-``PooledConnection.send`` uses command pipelining (RFC 2920) when the server offers it: MAIL,
-RCPT and DATA go out in one write and the message in a second, so a message costs two round
-trips instead of four. After a refused transaction the connection is reset (RSET).
+The transactions themselves are driven without blocking by campaigns.smtp_channels.
 """
 
 from __future__ import annotations
@@ -16,21 +15,12 @@ import re
 import smtplib
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
-from mandant.notices.delivery import (
-    Outcome,
-    Result,
-    Wire,
-    outcome_for_code,
-    outcome_for_exception,
-    smtp_send,
-)
+from mandant.notices.delivery import Outcome, Result
 
 DEFAULT_IDLE_SECONDS = 30.0
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -72,8 +62,8 @@ def dot_stuffed(data: bytes) -> bytes:
 
 
 class PooledConnection:
-    """One SMTP connection (opened through Django's SMTP backend: TLS, SSL and login as
-    configured) with a pipelined send."""
+    """One SMTP connection, opened through Django's SMTP backend (TLS, SSL and login as
+    configured)."""
 
     def __init__(self, backend: SMTPBackend) -> None:
         self.backend = backend
@@ -101,59 +91,17 @@ class PooledConnection:
             self.backend.close()
         self.backend.connection = None
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
-        """One message to one recipient; reconnects once when a reused connection was dropped."""
-        for attempt in (1, 2):
-            failure = self.open()
-            if failure is not None:
-                return failure
-            outcome = self._transaction(sender, recipient, data)
-            if not outcome.reconnect:
-                self.last_used = time.monotonic()
-                return outcome
-            self.close()
-            if attempt == 2 or "421" in outcome.response:
-                return outcome
-        return outcome  # pragma: no cover - the loop always returns
-
-    def _transaction(self, sender: str, recipient: str, data: bytes) -> Outcome:
+    def drop(self) -> None:
+        """Close the socket without a QUIT (a failed connection, or one mid-transaction)."""
         smtp = self.smtp
-        assert smtp is not None
-        try:
-            if not smtp.has_extn("pipelining"):
-                return smtp_send(smtp, Wire(sender, [recipient], data))
-            smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
-            mail = smtp.getreply()
-            rcpt = smtp.getreply()
-            go = smtp.getreply()
-            refused = None
-            if mail[0] != 250:
-                refused = outcome_for_code(*mail, stage="mail")
-            elif rcpt[0] not in (250, 251):
-                refused = outcome_for_code(*rcpt, stage="rcpt")
-            if refused is not None or go[0] != 354:
-                if go[0] == 354:
-                    # The server took DATA although the envelope failed: end it empty.
-                    smtp.send(b".\r\n")
-                    smtp.getreply()
-                self._reset(smtp)
-                return refused or outcome_for_code(*go, stage="data")
-            smtp.send(dot_stuffed(data))
-            code, reply = smtp.getreply()
-            if code != 250:
-                self._reset(smtp)
-            return outcome_for_code(code, reply, stage="data")
-        except (smtplib.SMTPException, OSError) as exc:
-            return outcome_for_exception(exc)
-
-    @staticmethod
-    def _reset(smtp: smtplib.SMTP) -> None:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            smtp.rset()
+        if smtp is not None:
+            with contextlib.suppress(Exception):
+                smtp.close()
+        self.backend.connection = None
 
 
 class ConnectionPool:
-    """Idle connections per relay; thread-safe (each sending lane is a thread)."""
+    """Idle connections per relay (thread-safe)."""
 
     def __init__(self) -> None:
         self._idle: dict[RelayKey, list[PooledConnection]] = {}
@@ -178,16 +126,6 @@ class ConnectionPool:
             return
         with self._lock:
             self._idle.setdefault(relay_key(connection.backend), []).append(connection)
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[PooledConnection]:
-        backend = get_connection(fail_silently=False)
-        assert isinstance(backend, SMTPBackend)
-        connection = self.acquire(backend)
-        try:
-            yield connection
-        finally:
-            self.release(connection)
 
     def close_all(self) -> None:
         with self._lock:

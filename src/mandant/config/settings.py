@@ -270,13 +270,13 @@ SENDING_DNS_TIMEOUT = float(env_str("SENDING_DNS_TIMEOUT", "3") or "3")
 SENDING_DNS_NAMESERVERS = env_list("SENDING_DNS_NAMESERVERS", [])
 
 # The sending pipeline (mandant.campaigns.pipeline, docs/architecture.md "Sending pipeline"):
-# recipients per batch task; sending lanes (threads, each with its own SMTP connection) per
-# worker process on PostgreSQL (SQLite sends with one); messages a lane claims at once and how
-# long its claim holds before another worker may take the rows over (a crashed worker's);
+# recipients per batch task; SMTP connections a worker process's sending loop keeps busy at
+# once; messages the loop claims at once and how long its claim holds before another worker
+# may take the rows over (a crashed worker's);
 # idle seconds after which a pooled SMTP connection is closed; the relay's limit in messages an
 # hour (unset: none; the tenant's limit comes from its edition and upgrades).
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 1000)
-CAMPAIGN_SEND_LANES = env_int("CAMPAIGN_SEND_LANES", 4)
+CAMPAIGN_SMTP_CONNECTIONS = env_int("CAMPAIGN_SMTP_CONNECTIONS", 8)
 CAMPAIGN_CLAIM_SIZE = env_int("CAMPAIGN_CLAIM_SIZE", 100)
 CAMPAIGN_CLAIM_SECONDS = env_int("CAMPAIGN_CLAIM_SECONDS", 120)
 SMTP_POOL_IDLE_SECONDS = env_int("SMTP_POOL_IDLE_SECONDS", 30)
