@@ -117,7 +117,9 @@ def _peak_mb(pid: int) -> float:
     return 0.0
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def _cpu_seconds(pids: list[int], *, reaped: bool = False) -> float:
+    """utime + stime of the processes; with ``reaped``, also what their ended children used
+    (PostgreSQL's postmaster reaps every backend that closed its connection)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
@@ -126,6 +128,8 @@ def _cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if reaped:
+            total += (int(fields[13]) + int(fields[14])) / tick  # cutime + cstime
     return total
 
 
@@ -144,7 +148,7 @@ def _postgres_pids() -> list[int]:
 def _cpu_split(workers: list[int], sink: int) -> dict[str, float]:
     return {
         "workers": _cpu_seconds(workers),
-        "postgres": _cpu_seconds(_postgres_pids()),
+        "postgres": _cpu_seconds(_postgres_pids(), reaped=True),
         "sink": _cpu_seconds([sink]),
     }
 

@@ -123,6 +123,30 @@ def test_a_utf8_message_verifies_and_the_header_has_every_tag(row):
     assert all(line.startswith(b" ") for line in lines[1:])
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [b"Hi", b"=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_dem_Norden_und_noch_viel_mehr?=\r\n =?utf-8?q?_Text?="],
+)
+def test_a_prepared_signer_signs_exactly_as_the_generic_one(row, subject):
+    """A campaign signs with the shared header fields canonicalised once (PreparedSigner);
+    for the same message and time it writes the very same header, which verifies."""
+    whole = message(subject=subject)
+    head, _sep, body = whole.partition(b"\r\n\r\n")
+    lines = [line + b"\r\n" for line in re.split(rb"\r\n(?![ \t])", head)]
+    personal_names = (b"to", b"subject", b"date", b"message-id", b"list-unsubscribe")
+    shared = b"".join(line for line in lines if line.split(b":")[0].lower() not in personal_names)
+    personal = {
+        line.split(b":")[0].lower(): line.split(b":", 1)[1].removesuffix(b"\r\n")
+        for line in lines
+        if line.split(b":")[0].lower() in personal_names
+    }
+    signer = signer_for(row)
+    header = signer.prepared(shared, personal_names).signature(personal, body, 1_700_000_000)
+    generic = signer.sign(whole, timestamp=1_700_000_000)
+    assert generic == header + whole
+    assert dkim.verify(header + whole, dnsfunc=dns_for(row))
+
+
 def test_only_present_headers_are_signed(row):
     bare = (
         b"From: news@" + DOMAIN.encode() + b"\r\nTo: anna@example.org\r\nSubject: Hi\r\n\r\nHi\r\n"

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.urls import reverse
@@ -35,6 +36,7 @@ from mandant.billing.features import feature_enabled
 from mandant.campaigns import tracking
 from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.contacts.models import Contact
+from mandant.contacts.unsubscribe import token_for as unsubscribe_token_for
 from mandant.contacts.unsubscribe import unsubscribe_token, unsubscribe_url
 from mandant.content.html import (
     CONTENT_PLACEHOLDER,
@@ -46,7 +48,7 @@ from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import asset_get
 from mandant.core import tokens
 from mandant.core.errors import NotFound
-from mandant.sending.dkim_keys import dkim_sign
+from mandant.sending.dkim_keys import PreparedSigner, signer_for
 from mandant.sending.models import SendingDomain
 from mandant.sending.selectors import postal_address_get, signing_domain_for
 
@@ -62,6 +64,8 @@ PERSONAL = (
     # token in the tracked links and the open pixel.
     "#token",
 )
+# Header fields written per recipient (lower case, as the signer names them).
+PERSONAL_HEADERS = (b"to", b"subject", b"date", b"message-id", b"list-unsubscribe")
 TOKEN_SLOT = "{{ #token }}"  # noqa: S105 (a placeholder, no secret)
 TRACKING_FEATURE = "tracking"
 # In the registry but not fillable (none at the moment).
@@ -179,6 +183,7 @@ class MessageSkeleton:
     token_key: bytes = b""
     webversion_prefix: tuple[str, str] = ("", "")
     tracked: bool = False
+    signer: PreparedSigner | None = None  # loaded when the first message is signed
     # The unencoded parts, for the checklist and the preview.
     rendered: dict[str, str] = field(default_factory=dict)
 
@@ -436,7 +441,24 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
 # --- per recipient --------------------------------------------------------------------------
 
 
-def personal_values(skeleton: MessageSkeleton, contact: Contact) -> dict[str, str]:
+class Recipient(Protocol):
+    """A contact as personalising reads it: the model, or the loop's lighter row."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def tenant_id(self) -> Any: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def fields(self) -> Any: ...
+
+
+def personal_values(skeleton: MessageSkeleton, contact: Recipient) -> dict[str, str]:
     if skeleton.token_prefix:
         # One MAC per recipient (campaigns.tracking); a contact without a row (test send) is 0.
         payload = f"{skeleton.token_prefix}{contact.pk or 0:x}"
@@ -455,14 +477,14 @@ def personal_values(skeleton: MessageSkeleton, contact: Contact) -> dict[str, st
         "contact.email": contact.email,
         "contact.salutation": str(salutation),
         "unsubscribe_url": skeleton.unsubscribe_prefix[0]
-        + unsubscribe_token(contact)
+        + unsubscribe_token_for(contact.tenant_id, contact.pk)
         + skeleton.unsubscribe_prefix[1],
         "webversion_url": webversion,
         "#token": token,
     }
 
 
-def personalise(skeleton: MessageSkeleton, contact: Contact, *, sign: bool = True) -> bytes:
+def personalise(skeleton: MessageSkeleton, contact: Recipient, *, sign: bool = True) -> bytes:
     """The finished message for one recipient, as bytes ready for SMTP DATA."""
     values = personal_values(skeleton, contact)
     escaped = {k: html_lib.escape(v) for k, v in values.items()}
@@ -471,21 +493,22 @@ def personalise(skeleton: MessageSkeleton, contact: Contact, *, sign: bool = Tru
     mime = mime_charset(charset)
     boundary = skeleton.boundary
     subject = skeleton.subject_header or encode_header_value(skeleton.subject.fill(values), charset)
-    head = (
-        f"To: {contact.email}\r\n"
-        f"Subject: {subject}\r\n"
-        f"Date: {formatdate(usegmt=True)}\r\n"
-        f"Message-ID: <{uuid.uuid4().hex}@{skeleton.message_id_domain}>\r\n"
-        f"List-Unsubscribe: <{values['unsubscribe_url']}>\r\n"
-    ).encode("ascii", errors="replace")
+    personal_head = [
+        (name, value.encode("ascii", errors="replace"))
+        for name, value in (
+            (b"To", contact.email),
+            (b"Subject", subject),
+            (b"Date", formatdate(usegmt=True)),
+            (b"Message-ID", f"<{uuid.uuid4().hex}@{skeleton.message_id_domain}>"),
+            (b"List-Unsubscribe", f"<{values['unsubscribe_url']}>"),
+        )
+    ]
     part_head = '\r\n--{b}\r\nContent-Type: text/{kind}; charset="{cs}"\r\n' + (
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     )
-    data = b"".join(
+    body = b"".join(
         (
-            skeleton.head,
-            head,
-            b"\r\nThis is a multi-part message in MIME format.\r\n",
+            b"This is a multi-part message in MIME format.\r\n",
             part_head.format(b=boundary, kind="plain", cs=mime).encode("ascii"),
             encode_body(skeleton.text.fill(values), codec, html=False),
             part_head.format(b=boundary, kind="html", cs=mime).encode("ascii"),
@@ -493,6 +516,20 @@ def personalise(skeleton: MessageSkeleton, contact: Contact, *, sign: bool = Tru
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         )
     )
+    signature = b""
     if sign and skeleton.signing_domain is not None:
-        data = dkim_sign(data, skeleton.signing_domain)
-    return data
+        personal = {name.lower(): value for name, value in personal_head}
+        signature = _signer(skeleton).signature(personal, body)
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in personal_head)
+    return b"".join((signature, skeleton.head, head, b"\r\n", body))
+
+
+def _signer(skeleton: MessageSkeleton) -> PreparedSigner:
+    """The skeleton's signer, loaded at the first signed message (a preview never loads the
+    key, so a broken key does not break it)."""
+    if skeleton.signer is None:
+        assert skeleton.signing_domain is not None
+        skeleton.signer = signer_for(skeleton.signing_domain).prepared(
+            skeleton.head, PERSONAL_HEADERS
+        )
+    return skeleton.signer

@@ -26,6 +26,7 @@ from mandant.campaigns.claims import (
     STATUS_CHECK_SECONDS,
     Batch,
     BatchReport,
+    ClaimedContact,
     Marks,
     Rows,
     StopWatch,
@@ -36,7 +37,6 @@ from mandant.campaigns.claims import (
 from mandant.campaigns.message import personalise
 from mandant.campaigns.smtp_channels import Channel, Job
 from mandant.campaigns.smtp_pool import POOL
-from mandant.contacts.models import Contact
 from mandant.notices.backends import OutboxBackend
 from mandant.notices.delivery import Outcome, Result, Wire
 from mandant.notices.models import OutboxMessage
@@ -75,7 +75,7 @@ class SendLoop:
         self.timeout = timeout
         self.rows = Rows(batch)
         self.watch = StopWatch(batch.campaign_id)
-        self.queue: deque[tuple[int, Contact | None]] = deque()
+        self.queue: deque[tuple[int, ClaimedContact | None]] = deque()
         self.channels: list[Channel] = []
         self.selector = selectors.DefaultSelector()
         self.registered: dict[Channel, tuple[socket.socket, int]] = {}  # channel → (socket, events)
@@ -132,7 +132,7 @@ class SendLoop:
         self.channels.append(channel)
         return channel
 
-    def _next_row(self) -> tuple[int, Contact | None] | None:
+    def _next_row(self) -> tuple[int, ClaimedContact | None] | None:
         while True:
             while self.queue:
                 pk, contact = self.queue.popleft()

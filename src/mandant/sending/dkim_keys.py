@@ -181,22 +181,19 @@ class DkimSigner:
         if not message.endswith(b"\r\n"):
             message += b"\r\n"  # as SMTP DATA will send it
         fields, body = split_message(message)
+        names, canonical = signed_headers(fields)
+        return self.signature(names, canonical, body, timestamp) + message
+
+    def signature(
+        self,
+        names: list[bytes],
+        canonical: list[bytes],
+        body: bytes,
+        timestamp: int | None = None,
+    ) -> bytes:
+        """The folded ``DKIM-Signature`` header line (with CRLF) over the canonical headers
+        named in ``names`` (h=, in order) and the body."""
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-
-        # RFC 6376 §5.4.2: instances of a name are signed from the last one upwards.
-        by_name: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            lower = name.strip().lower()
-            if lower in _SIGNED:
-                by_name.setdefault(lower, []).append(value)
-        names: list[bytes] = []
-        canonical: list[bytes] = []
-        for lower in SIGNED_HEADERS:
-            for value in reversed(by_name.get(lower, ())):
-                names.append(lower)
-                canonical.append(relaxed_header(lower, value))
-        names += OVERSIGNED  # From is required in h= even if absent (RFC 6376 §5.4)
-
         t = int(time.time()) if timestamp is None else timestamp
         tokens: list[tuple[bool, bytes]] = [
             (True, b"v=1;"),
@@ -214,11 +211,62 @@ class DkimSigner:
             (True, b"b="),
         ]
         header = _fold(tokens, b"DKIM-Signature:")
-        canonical.append(relaxed_header(b"dkim-signature", header[len(b"DKIM-Signature:") :]))
-        signed_data = b"\r\n".join(canonical)
+        signed_data = b"\r\n".join(
+            [*canonical, relaxed_header(b"dkim-signature", header[len(b"DKIM-Signature:") :])]
+        )
         signature = self.private_key.sign(signed_data, padding.PKCS1v15(), hashes.SHA256())
-        header = _fold(_chunks(base64.b64encode(signature), 16), header)
-        return header + b"\r\n" + message
+        return _fold(_chunks(base64.b64encode(signature), 16), header) + b"\r\n"
+
+    def prepared(self, shared_head: bytes, personal: tuple[bytes, ...]) -> "PreparedSigner":
+        return PreparedSigner(self, shared_head, personal)
+
+
+def signed_headers(fields: list[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes]]:
+    """(h= names, their relaxed canonical lines) of the header fields that are signed. RFC
+    6376 §5.4.2: instances of a name are signed from the last one upwards."""
+    by_name: dict[bytes, list[bytes]] = {}
+    for name, value in fields:
+        lower = name.strip().lower()
+        if lower in _SIGNED:
+            by_name.setdefault(lower, []).append(value)
+    names: list[bytes] = []
+    canonical: list[bytes] = []
+    for lower in SIGNED_HEADERS:
+        for value in reversed(by_name.get(lower, ())):
+            names.append(lower)
+            canonical.append(relaxed_header(lower, value))
+    names += OVERSIGNED  # From is required in h= even if absent (RFC 6376 §5.4)
+    return names, canonical
+
+
+class PreparedSigner:
+    """Signs many messages that share some header fields (a campaign's skeleton): the shared
+    fields are canonicalised and ordered once; per message only the personal fields (given by
+    lower-case name, each present once), the body hash and the RSA signature are computed. The
+    result is what ``DkimSigner.sign`` gives for the same message."""
+
+    def __init__(self, signer: DkimSigner, shared_head: bytes, personal: tuple[bytes, ...]) -> None:
+        self.signer = signer
+        fields, _body = split_message(shared_head + b"\r\n")
+        marker = b"\x00"  # stands for a personal field's value until it is known
+        names, canonical = signed_headers(
+            [*fields, *[(name, marker) for name in personal if name in _SIGNED]]
+        )
+        self.names = names
+        # Per position: the shared canonical line, or the personal field's name.
+        self.lines: list[tuple[bytes, bool]] = [
+            (name, True) if line == name + b":" + marker else (line, False)
+            for name, line in zip(names, canonical, strict=False)
+        ]
+
+    def signature(
+        self, personal: dict[bytes, bytes], body: bytes, timestamp: int | None = None
+    ) -> bytes:
+        canonical = [
+            relaxed_header(line, personal[line]) if is_personal else line
+            for line, is_personal in self.lines
+        ]
+        return self.signer.signature(self.names, canonical, body, timestamp)
 
 
 # Keyed by the stored (encrypted) key too: a new key or a re-encrypted one is loaded afresh.
