@@ -93,6 +93,7 @@ def test_connections_are_kept_for_the_next_batch(world, monkeypatch, smtp, setti
         (b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n"),
         (b".\r\nx", b"..\r\nx\r\n.\r\n"),
         (b"plain\r\n", b"plain\r\n.\r\n"),
+        (b"..\r\na\n.b\r\n", b"...\r\na\n..b\r\n.\r\n"),
     ],
 )
 def test_dot_stuffing(data, wire):

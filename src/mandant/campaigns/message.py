@@ -21,7 +21,9 @@ personalising costs one MAC more. Drafts (test sends) are never tracked.
 
 import binascii
 import html as html_lib
+import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -484,6 +486,19 @@ def personal_values(skeleton: MessageSkeleton, contact: Recipient) -> dict[str, 
     }
 
 
+_DATE: list[tuple[int, str]] = [(0, "")]
+
+
+def _date_now() -> str:
+    """The Date header's value, formatted once a second."""
+    now = int(time.time())
+    second, value = _DATE[0]
+    if second != now:
+        value = formatdate(now, usegmt=True)
+        _DATE[0] = (now, value)
+    return value
+
+
 def personalise(skeleton: MessageSkeleton, contact: Recipient, *, sign: bool = True) -> bytes:
     """The finished message for one recipient, as bytes ready for SMTP DATA."""
     values = personal_values(skeleton, contact)
@@ -498,8 +513,9 @@ def personalise(skeleton: MessageSkeleton, contact: Recipient, *, sign: bool = T
         for name, value in (
             (b"To", contact.email),
             (b"Subject", subject),
-            (b"Date", formatdate(usegmt=True)),
-            (b"Message-ID", f"<{uuid.uuid4().hex}@{skeleton.message_id_domain}>"),
+            (b"Date", _date_now()),
+            # 128 random bits, as uuid4 has, without building a UUID object.
+            (b"Message-ID", f"<{os.urandom(16).hex()}@{skeleton.message_id_domain}>"),
             (b"List-Unsubscribe", f"<{values['unsubscribe_url']}>"),
         )
     ]
