@@ -7,7 +7,7 @@ import django
 
 django.setup()
 
-from mandant.campaigns import message, pipeline  # noqa: E402
+from mandant.campaigns import message, send_loop  # noqa: E402
 
 original = message.personalise
 
@@ -17,7 +17,7 @@ def unsigned(skeleton, contact, *, sign=True):  # type: ignore[no-untyped-def]
 
 
 message.personalise = unsigned
-pipeline.personalise = unsigned  # type: ignore[attr-defined]
+send_loop.personalise = unsigned
 
 from django.core.management import execute_from_command_line  # noqa: E402
 
