@@ -104,6 +104,38 @@ def test_every_active_contact_gets_exactly_one_message(world, ready, smtp, setti
     assert len(smtp.handler.received) == N
 
 
+def test_a_campaign_goes_out_over_starttls(world, ready, settings, monkeypatch, tmp_path):
+    """A relay that requires STARTTLS (the usual submission setup, EMAIL_URL with ?tls=1): the
+    sending loop's connections are TLS sockets driven without blocking, several at once, and
+    every recipient gets exactly one message."""
+    import ssl
+
+    from tests.smtp_sink import self_signed_certificate, smtp_server
+
+    from mandant.config.env import email_settings
+
+    pem = self_signed_certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(pem)
+    # The client trusts the relay's certificate as a system CA store would.
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.CAMPAIGN_SMTP_CONNECTIONS = 4
+    contacts = add_contacts(ready, 25)
+    with smtp_server(tls_context=server_context) as relay:
+        relay.handler.pipelining = True
+        for key, value in email_settings(relay.url + "?tls=1").items():
+            setattr(settings, key, value)
+        settings.EMAIL_TIMEOUT = 5
+        campaign = send(ready, ready_campaign(ready))
+        received = recipients_of(relay)
+    assert fresh(campaign).status == CampaignStatus.SENT
+    expected = sorted([c.email for c in contacts] + [ready.anna.email, ready.bert.email])
+    assert received == expected
+    # Each connection says EHLO twice: before STARTTLS and again inside TLS.
+    assert 1 < relay.handler.connections // 2 <= 4
+
+
 def test_a_refused_address_is_failed_with_the_reply_and_a_deferred_one_retries(
     world, ready, smtp, settings
 ):

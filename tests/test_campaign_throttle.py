@@ -172,3 +172,51 @@ def test_a_dropped_connection_fails_the_message_in_flight_with_a_temporary_outco
     assert outcome.result is Result.TEMPORARY and outcome.reconnect
     assert channel.pooled.smtp is None and not channel.busy
     assert smtp.handler.received == []
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_message_larger_than_the_socket_buffers_is_written_in_parts(
+    smtp, settings, tls, tmp_path, monkeypatch
+):  # type: ignore[no-untyped-def]
+    """Four megabytes do not fit the kernel's buffers: the channel writes what the socket
+    takes and goes on when it can take more (plain and TLS), and the message arrives whole."""
+    import socket
+    import ssl
+
+    from django.core.mail import get_connection
+    from tests.smtp_sink import self_signed_certificate, smtp_server
+
+    from mandant.campaigns.smtp_channels import Channel
+    from mandant.campaigns.smtp_pool import PooledConnection
+    from mandant.config.env import email_settings
+    from mandant.notices.delivery import Result
+
+    data = b"Subject: gross\r\n\r\n" + b"x" * 998 + b"\r\n" + (b"y" * 998 + b"\r\n") * 4000
+    context = None
+    if tls:
+        pem = self_signed_certificate(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(pem)
+        monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    with smtp_server(tls_context=context) as relay:
+        for key, value in email_settings(relay.url + ("?tls=1" if tls else "")).items():
+            setattr(settings, key, value)
+        channel = Channel(PooledConnection(get_connection(fail_silently=False)), timeout=10)
+        assert channel.pooled.open() is None
+        # A small send buffer, so the socket must say "would block" again and again.
+        channel.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)  # type: ignore[union-attr]
+        writes: list[int] = []
+        real_write = Channel._write
+        monkeypatch.setattr(
+            Channel, "_write", lambda self: (writes.append(len(self.out)), real_write(self))
+        )
+        try:
+            outcome = _send_on(channel, "a@example.net", data)
+        finally:
+            channel.close()
+        assert outcome.result is Result.ACCEPTED, outcome.response
+        # The message's bytes went out in several writes, each resumed where the last stopped.
+        assert sum(1 for pending in writes if pending > 1_000_000) > 1
+        assert relay.handler.received[0].data.replace(b"\r\n", b"\n") == data.replace(
+            b"\r\n", b"\n"
+        )

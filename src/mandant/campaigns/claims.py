@@ -345,8 +345,11 @@ class Marks:
         return DeliveryStatus.RETRY, now + retry_delay(attempts)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self.flush()
+        except Exception:
+            # Their rows stay claimed: those messages go out again when the lease ends.
+            logger.exception("Marks of campaign %s could not be written", self.campaign_id)
         if self.prepared is not None:
             with contextlib.suppress(Exception):
                 self.prepared.close()
