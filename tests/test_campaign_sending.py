@@ -537,3 +537,45 @@ def test_a_lapsed_claim_is_taken_over_by_a_sweep(world, ready, smtp, settings):
     counts = Counter(recipients_of(smtp))
     assert len(counts) == len(ids) and set(counts.values()) == {1}
     assert fresh(campaign).status == CampaignStatus.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_outage_defers_the_messages_with_one_sweep_not_a_task_each(
+    world, ready, smtp, settings
+):
+    """The relay refuses connections: every message is deferred (4xx-like, attempt 1), and the
+    batch schedules one sweep for when the first retry is due, not a task per message. Once the
+    relay is back and the sweep runs, the campaign finishes with one message each."""
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+    from tests.smtp_sink import free_port
+
+    settings.TASKS = DATABASE_TASKS
+    add_contacts(ready, 10)
+    campaign = send(ready, ready_campaign(ready))
+    pipeline.prepare(campaign.pk)
+    DBTaskResult.objects.all().delete()
+    relay_port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = free_port()  # nobody listens there
+    with scopes_disabled():
+        ids = list(
+            Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True)
+        )
+    report = pipeline.send_batch(campaign.pk, ids[0], ids[-1])
+    assert report.retrying == 12 and smtp.handler.received == []
+    with scopes_disabled():
+        rows = Delivery.objects.filter(campaign=campaign)
+        assert {(d.status, d.attempts) for d in rows} == {(DeliveryStatus.RETRY, 1)}
+        first_retry = min(d.next_attempt_at for d in rows)
+    queued = list(DBTaskResult.objects.filter(status="READY"))
+    assert [(t.args_kwargs["args"], t.run_after) for t in queued] == [
+        ([campaign.pk, 0, 0], first_retry)
+    ]
+    settings.EMAIL_PORT = relay_port
+    with scopes_disabled():
+        Delivery.objects.filter(campaign=campaign).update(next_attempt_at=timezone.now())
+    DBTaskResult.objects.update(run_after=timezone.now())
+    run_worker_once()
+    counts = Counter(recipients_of(smtp))
+    assert len(counts) == 12 and set(counts.values()) == {1}
+    assert fresh(campaign).status == CampaignStatus.SENT

@@ -330,8 +330,7 @@ class Marks:
         at = connection.ops.adapt_datetimefield_value
         with connection.cursor() as cursor:
             cursor.execute(self.sql, [status, at(next_attempt), message_id, response, None, pk])
-        if next_attempt is not None:
-            _retry_later(self.campaign_id, pk, next_attempt)
+        # A retry is taken by the sweep the batch schedules when it ends (pipeline).
 
     def _status(self, pk: int, outcome: Outcome, now: datetime) -> tuple[str, datetime | None]:
         if outcome.result is Result.PERMANENT:
@@ -356,13 +355,3 @@ class Marks:
         if self.async_commit and connection.connection is not None:
             with contextlib.suppress(Exception), connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO DEFAULT")
-
-
-def _retry_later(campaign_id: int, pk: int, at: datetime) -> None:
-    from mandant.campaigns import tasks
-
-    task = tasks.send_batch
-    if task.get_backend().supports_defer:
-        task.using(run_after=at).enqueue(campaign_id, pk, pk)
-    else:
-        logger.warning("Task backend cannot defer: delivery %s waits for a resume", pk)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
@@ -189,10 +189,12 @@ def relay_name() -> str:
 
 
 def _sweep_later(campaign_id: int) -> None:
-    """A batch ended before the campaign did. Rows of a lapsed claim (a crashed worker's) are
-    taken over by a sweep task (range 0–0, the whole campaign) at once; rows still held by a
-    claim, at the end of the latest lease (a live worker will have marked them by then and the
-    sweep finds nothing). Rows never claimed belong to batches still queued."""
+    """A batch ended before the campaign did: one sweep task (range 0–0, the whole campaign)
+    is scheduled for the next moment open rows can be taken. Rows of a lapsed claim (a crashed
+    worker's): at once. Rows still held by a claim: at the end of the latest lease (a live
+    worker will have marked them by then and the sweep finds nothing). Deferred rows: when the
+    first retry is due; that sweep schedules the next one in turn, so a relay outage costs a
+    task per batch, not one per message. Rows never claimed belong to batches still queued."""
     from mandant.campaigns import tasks
 
     now = timezone.now()
@@ -201,13 +203,25 @@ def _sweep_later(campaign_id: int) -> None:
         if open_rows.filter(claimed_until__lt=now).exists():
             at = now
         else:
-            latest = open_rows.filter(claimed_until__gte=now).aggregate(at=Max("claimed_until"))
-            if latest["at"] is None:
+            found = open_rows.aggregate(
+                lease=Max("claimed_until", filter=Q(claimed_until__gte=now)),
+                retry=Min(
+                    "next_attempt_at",
+                    filter=Q(status=DeliveryStatus.RETRY, claimed_until__isnull=True),
+                ),
+            )
+            moments = [
+                *([found["lease"] + timedelta(seconds=1)] if found["lease"] else []),
+                *([found["retry"]] if found["retry"] else []),
+            ]
+            if not moments:
                 return
-            at = latest["at"] + timedelta(seconds=1)
+            at = max(now, min(moments))
     task = tasks.send_batch
     if task.get_backend().supports_defer:
         task.using(run_after=at).enqueue(campaign_id, 0, 0)
+    else:
+        logger.warning("Task backend cannot defer: campaign %s waits for a resume", campaign_id)
 
 
 def delivery_counts(campaign: Campaign) -> dict[str, int]:
