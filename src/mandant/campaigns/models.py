@@ -125,8 +125,9 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """One recipient of a campaign. Unique per (campaign, contact): claimed and marked in one
-    transaction, so a killed or repeated batch neither sends twice nor skips anyone."""
+    """One recipient of a campaign. Unique per (campaign, contact); claimed with a lease and
+    marked right after the server's answer (campaigns.claims), so a killed or repeated batch
+    neither skips anyone nor sends twice beyond RFC 1047's window."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(
