@@ -552,3 +552,45 @@ def test_api_lists_and_creates_signup_forms(world):
     sign_up(Client(), SignupForm(public_key=data["public_key"]), email="api@example.com")
     listed = Client().get(url, **auth).json()
     assert [(f["name"], f["pending"]) for f in listed] == [("API-Formular", 1)]
+
+
+def test_the_form_lists_count_sign_ups_in_one_query_for_any_number_of_forms(world):
+    """The page and the API list every form with its pending and confirmed sign-ups; the
+    queries do not grow with the number of forms."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    key = world.api_key(world.carl, world.kunde1)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    api_url = f"/api/v1/tenants/{world.kunde1.pk}/signup-forms"
+    page = Client()
+    page.force_login(world.carl)
+    page_url = f"/t/{world.kunde1.slug}/contacts/forms/"
+
+    def queries(client, url, **extra) -> int:  # type: ignore[no-untyped-def]
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url, **extra).status_code == 200
+        return len(captured)
+
+    first = make_form(world.kunde1, name="Eins")
+    sign_up(Client(), first, email="a@example.com", ip="198.51.100.1")
+    # Once before counting: the first use of a key or a session writes when it was used.
+    queries(Client(), api_url, **auth), queries(page, page_url)
+    one = (queries(Client(), api_url, **auth), queries(page, page_url))
+    for number in range(2, 5):
+        form = make_form(world.kunde1, name=f"Form {number}")
+        for signup in range(number):
+            sign_up(
+                Client(),
+                form,
+                email=f"f{number}s{signup}@example.com",
+                ip=f"198.51.{number}.{signup}",
+            )
+    assert (queries(Client(), api_url, **auth), queries(page, page_url)) == one
+    listed = Client().get(api_url, **auth).json()
+    assert sorted((f["name"], f["pending"], f["confirmed"]) for f in listed) == [
+        ("Eins", 1, 0),
+        ("Form 2", 2, 0),
+        ("Form 3", 3, 0),
+        ("Form 4", 4, 0),
+    ]

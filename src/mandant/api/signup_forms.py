@@ -52,7 +52,10 @@ class SignupFormIn(Schema):
     active: bool = True
 
 
-def signup_form_out(form: SignupForm) -> SignupFormOut:
+def signup_form_out(form: SignupForm, counts: tuple[int, int] | None = None) -> SignupFormOut:
+    """``counts``: (pending, confirmed) when the caller read them for many forms at once."""
+    if counts is None:
+        counts = selectors.signup_counts(tenant=form.tenant, forms=[form]).get(form.pk, (0, 0))
     return SignupFormOut(
         id=form.pk,
         name=form.name,
@@ -66,8 +69,8 @@ def signup_form_out(form: SignupForm) -> SignupFormOut:
         active=form.active,
         public_key=form.public_key,
         url=signup.form_url(form),
-        pending=selectors.signup_pending_count(tenant=form.tenant, form=form),
-        confirmed=selectors.signup_confirmed_count(tenant=form.tenant, form=form),
+        pending=counts[0],
+        confirmed=counts[1],
         created_at=form.created_at,
     )
 
@@ -79,7 +82,9 @@ def signup_form_out(form: SignupForm) -> SignupFormOut:
 )
 def list_signup_forms(request: HttpRequest, tenant_id: int) -> list[SignupFormOut]:
     with tenant_scope(request, tenant_id, Action.CONTACT_EDIT) as (tenant, _grant):
-        return [signup_form_out(f) for f in selectors.signup_forms_of_tenant(tenant=tenant)]
+        forms = list(selectors.signup_forms_of_tenant(tenant=tenant))
+        counts = selectors.signup_counts(tenant=tenant, forms=forms)
+        return [signup_form_out(form, counts.get(form.pk, (0, 0))) for form in forms]
 
 
 @router.post(

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 from django_scopes import scopes_disabled
 
@@ -160,13 +160,18 @@ def consents_of_contact(*, tenant: Tenant, contact: Contact) -> QuerySet[Consent
     return ConsentRecord.objects.filter(tenant=tenant, contact=contact).order_by("-given_at", "-pk")
 
 
-def signup_pending_count(*, tenant: Tenant, form: SignupForm) -> int:
-    return ConsentRecord.objects.filter(
-        tenant=tenant, form=form, double_opt_in=True, confirmed_at__isnull=True
-    ).count()
-
-
-def signup_confirmed_count(*, tenant: Tenant, form: SignupForm) -> int:
-    return ConsentRecord.objects.filter(
-        tenant=tenant, form=form, double_opt_in=True, confirmed_at__isnull=False
-    ).count()
+def signup_counts(*, tenant: Tenant, forms: list[SignupForm]) -> dict[int, tuple[int, int]]:
+    """(pending, confirmed) double opt-in sign-ups per form id, for all ``forms`` in one query
+    (a form without any is missing: (0, 0))."""
+    rows = (
+        ConsentRecord.objects.filter(
+            tenant=tenant, form__in=[form.pk for form in forms], double_opt_in=True
+        )
+        .order_by()
+        .values("form_id")
+        .annotate(
+            pending=Count("pk", filter=Q(confirmed_at__isnull=True)),
+            confirmed=Count("pk", filter=Q(confirmed_at__isnull=False)),
+        )
+    )
+    return {row["form_id"]: (row["pending"], row["confirmed"]) for row in rows}

@@ -475,14 +475,9 @@ def _embed_labels() -> dict[str, str]:
 @tenant_view(Action.CONTACT_EDIT)
 @require_GET
 def signup_forms(request: TenantRequest) -> HttpResponse:
-    rows = [
-        (
-            form,
-            selectors.signup_pending_count(tenant=request.tenant, form=form),
-            selectors.signup_confirmed_count(tenant=request.tenant, form=form),
-        )
-        for form in selectors.signup_forms_of_tenant(tenant=request.tenant)
-    ]
+    forms = list(selectors.signup_forms_of_tenant(tenant=request.tenant))
+    counts = selectors.signup_counts(tenant=request.tenant, forms=forms)
+    rows = [(form, *counts.get(form.pk, (0, 0))) for form in forms]
     return render(request, "contacts/signup_forms.html", {"rows": rows})
 
 
