@@ -47,9 +47,8 @@ from mandant.content.html import (
     sanitize_html,
 )
 from mandant.content.models import ContentItem, ContentKind
-from mandant.content.selectors import asset_get
+from mandant.content.selectors import asset_hash
 from mandant.core import tokens
-from mandant.core.errors import NotFound
 from mandant.sending.dkim_keys import PreparedSigner, signer_for
 from mandant.sending.models import SendingDomain
 from mandant.sending.selectors import postal_address_get, signing_domain_for
@@ -266,13 +265,10 @@ def site_url(path: str) -> str:
 def absolute_asset_url(campaign: Campaign, key: str) -> str:
     """The public URL of an image of the campaign's tenant ("" when it has none by that key):
     signed over tenant, key and the bytes' hash, so it may be cached for good."""
-    try:
-        blob = asset_get(tenant=campaign.tenant, key=key).blob
-    except NotFound:
+    sha256 = asset_hash(tenant=campaign.tenant, key=key)
+    if sha256 is None:
         return ""
-    if blob is None:
-        return ""
-    token = tracking.image_token(campaign.tenant_id, key, blob.sha256)
+    token = tracking.image_token(campaign.tenant_id, key, sha256)
     return site_url(reverse("campaign_image", kwargs={"token": token}))
 
 

@@ -69,6 +69,27 @@ def item_get(*, tenant: Tenant, pk: Any, deleted: bool = False) -> ContentItem:
     return item
 
 
+def asset_hash(*, tenant: Tenant, key: Any) -> str | None:
+    """The content hash (sha256) of a live image of the tenant by its key, without reading its
+    bytes: a campaign's public image URLs are signed over it for every batch it sends."""
+    try:
+        asset_key = uuid.UUID(str(key))
+    except ValueError:
+        return None
+    with scope(tenant=tenant.pk):
+        return (
+            ContentItem.objects.filter(
+                tenant=tenant,
+                key=asset_key,
+                kind=ContentKind.ASSET,
+                deleted_at__isnull=True,
+                blob__isnull=False,
+            )
+            .values_list("blob__sha256", flat=True)
+            .first()
+        )
+
+
 def asset_get(*, tenant: Tenant, key: Any) -> ContentItem:
     """A live image of the tenant by its key (how HTML refers to it), with its blob."""
     try:
