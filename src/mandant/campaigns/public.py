@@ -21,6 +21,7 @@ from mandant.campaigns import tracking
 from mandant.campaigns.message import build_campaign_message, personal_values
 from mandant.campaigns.models import Campaign
 from mandant.contacts.models import Contact
+from mandant.content.image_responses import image_response
 from mandant.content.models import AssetBlob, ContentItem, ContentKind, ContentVersion
 
 # The smallest transparent GIF (43 bytes).
@@ -92,7 +93,6 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404
     tenant_id, key, sha256 = found
-    etag = f'"{sha256}"'
     with scope(tenant=tenant_id):
         item = (
             ContentItem.objects.filter(
@@ -112,18 +112,14 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
             .exists()
         ):
             raise Http404
-    if etag in request.headers.get("If-None-Match", ""):
-        response = HttpResponse(status=304)
-    else:
-        blob = AssetBlob.objects.get(pk=blob.pk)
-        response = HttpResponse(bytes(blob.data), content_type=blob.content_type)
-        response["Content-Length"] = str(blob.size)
     # The URL names the bytes: they never change.
-    response["ETag"] = etag
-    response["Cache-Control"] = "public, max-age=31536000, immutable"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    found_pk = blob.pk
+    return image_response(
+        request,
+        sha256,
+        lambda: AssetBlob.objects.get(pk=found_pk),
+        cache_control="public, max-age=31536000, immutable",
+    )
 
 
 @require_safe

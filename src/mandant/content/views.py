@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +35,7 @@ from mandant.content.forms import (
     LibraryFilterForm,
 )
 from mandant.content.html import PLACEHOLDERS, fill_placeholders, render_preview, sample_values
+from mandant.content.image_responses import image_response
 from mandant.content.kept_upload import keep_upload, posted_upload
 from mandant.content.models import ContentItem, ContentKind, Folder
 from mandant.core.errors import NotFound, PermissionDenied
@@ -432,23 +433,11 @@ def item_render(request: TenantRequest, item_id: int) -> HttpResponse:
 
 
 def _image_response(request: HttpRequest, item: ContentItem) -> HttpResponse:
-    if item.kind != ContentKind.ASSET or item.blob_id is None:
-        raise Http404
-    blob = item.blob
+    blob = item.blob if item.kind == ContentKind.ASSET and item.blob_id is not None else None
     if blob is None:
         raise Http404
     # The bytes of one blob never change; an item that gets a new image gets a new blob.
-    etag = f'"{blob.sha256}"'
-    if etag in request.headers.get("If-None-Match", ""):
-        response: HttpResponse = HttpResponseNotModified()
-    else:
-        response = HttpResponse(bytes(blob.data), content_type=blob.content_type)
-        response["Content-Length"] = str(blob.size)
-    response["ETag"] = etag
-    response["Cache-Control"] = "private, max-age=300"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return image_response(request, blob.sha256, lambda: blob, cache_control="private, max-age=300")
 
 
 @tenant_view(Action.CONTENT_VIEW)
