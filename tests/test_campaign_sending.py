@@ -579,3 +579,38 @@ def test_a_relay_outage_defers_the_messages_with_one_sweep_not_a_task_each(
     counts = Counter(recipients_of(smtp))
     assert len(counts) == 12 and set(counts.values()) == {1}
     assert fresh(campaign).status == CampaignStatus.SENT
+
+
+def test_an_error_mid_send_lets_the_messages_on_the_wire_finish_and_be_marked(
+    world, ready, smtp, settings, monkeypatch
+):
+    """Building a message fails (say the DKIM key became unreadable) while others are still
+    waiting for the relay's answer: those are answered and marked sent before the batch gives
+    up, so none of them goes out again when the lease ends."""
+    from mandant.campaigns import send_loop
+
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.CAMPAIGN_SMTP_CONNECTIONS = 4
+    smtp.handler.delay = 0.05  # the answers come while the loop builds the next messages
+    add_contacts(ready, 10)
+    real_personalise = send_loop.personalise
+    built: list[int] = []
+
+    def fail_on_the_sixth(skeleton, contact):  # type: ignore[no-untyped-def]
+        built.append(contact.pk)
+        if len(built) == 6:
+            raise RuntimeError("the key cannot be read")
+        return real_personalise(skeleton, contact)
+
+    monkeypatch.setattr(send_loop, "personalise", fail_on_the_sixth)
+    campaign = send(ready, ready_campaign(ready))
+    received = recipients_of(smtp)
+    assert len(received) == 5
+    with scopes_disabled():
+        sent = sorted(
+            Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.SENT).values_list(
+                "email", flat=True
+            )
+        )
+    assert sent == received
+    assert pipeline.delivery_counts(fresh(campaign))["remaining"] == 12 - 5

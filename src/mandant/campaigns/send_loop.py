@@ -82,14 +82,21 @@ class SendLoop:
         self.claim_after = 0.0  # the rate limit asks to wait until then
 
     def run(self) -> None:
+        failure: Exception | None = None
+        paused = False
         try:
             while True:
-                stopping = self.watch.stop()
-                if not stopping:
-                    self._start_messages()
+                paused = paused or self.watch.stop()
+                if not paused and failure is None:
+                    try:
+                        self._start_messages()
+                    except Exception as exc:
+                        # Nothing new starts, but the messages on the wire are answered and
+                        # marked first: dropping them would send them again after the lease.
+                        failure = exc
                 busy = [channel for channel in self.channels if channel.busy]
                 if not busy:
-                    if stopping or (self.rows.done and not self.queue):
+                    if paused or failure is not None or (self.rows.done and not self.queue):
                         break
                     wait = self.claim_after - time.monotonic()
                     if wait > 0:
@@ -97,13 +104,14 @@ class SendLoop:
                     continue
                 self._wait_for_answers(busy)
                 self.marks.flush()
-            if stopping:
-                self.report.stopped = True
+            self.report.stopped = paused
         finally:
             # Rows claimed but not started go back at once (the lease would hold them).
             release([pk for pk, _contact in self.queue])
             self.queue.clear()
             self._give_back_connections()
+        if failure is not None:
+            raise failure
 
     def _start_messages(self) -> None:
         """A message for each free connection; a new connection only for a message in hand,
