@@ -39,7 +39,7 @@ from mandant.campaigns import tracking
 from mandant.campaigns.models import Campaign, CampaignStatus
 from mandant.contacts.models import Contact
 from mandant.contacts.unsubscribe import token_for as unsubscribe_token_for
-from mandant.contacts.unsubscribe import unsubscribe_token, unsubscribe_url
+from mandant.contacts.unsubscribe import unsubscribe_url
 from mandant.content.html import (
     CONTENT_PLACEHOLDER,
     PLACEHOLDER_RE,
@@ -325,7 +325,7 @@ def render_parts(
 
 def _unsubscribe_prefix() -> tuple[str, str]:
     url = unsubscribe_url(Contact(pk=0, tenant_id=0))
-    token = unsubscribe_token(Contact(pk=0, tenant_id=0))
+    token = unsubscribe_token_for(0, 0)
     before, _sep, after = url.partition(token)
     return before, after
 

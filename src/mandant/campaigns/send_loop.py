@@ -80,6 +80,7 @@ class SendLoop:
         self.selector = selectors.DefaultSelector()
         self.registered: dict[Channel, tuple[socket.socket, int]] = {}  # channel → (socket, events)
         self.claim_after = 0.0  # the rate limit asks to wait until then
+        self.max_connections = connection_count()
 
     def run(self) -> None:
         failure: Exception | None = None
@@ -117,7 +118,7 @@ class SendLoop:
         """A message for each free connection; a new connection only for a message in hand,
         so a small campaign opens few."""
         idle = [channel for channel in self.channels if not channel.busy]
-        while idle or len(self.channels) < connection_count():
+        while idle or len(self.channels) < self.max_connections:
             row = self._next_row()
             if row is None:
                 return

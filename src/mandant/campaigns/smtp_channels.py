@@ -13,6 +13,7 @@ smtplib's line-by-line reads, measured as most of a sending worker's CPU besides
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 import time
 from collections.abc import Generator
@@ -99,9 +100,10 @@ class Channel:
         return self.job is not None or self.resetting
 
     @property
-    def socket(self) -> ssl.SSLSocket | None:
+    def socket(self) -> socket.socket | None:
+        """The connection's socket (an ``ssl.SSLSocket`` after STARTTLS), None when closed."""
         smtp = self.pooled.smtp
-        return smtp.sock if smtp is not None else None  # type: ignore[return-value]
+        return smtp.sock if smtp is not None else None
 
     @property
     def wants_write(self) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy
 from django_scopes import scope, scopes_disabled
@@ -69,41 +69,33 @@ def item_get(*, tenant: Tenant, pk: Any, deleted: bool = False) -> ContentItem:
     return item
 
 
-def asset_hash(*, tenant: Tenant, key: Any) -> str | None:
-    """The content hash (sha256) of a live image of the tenant by its key, without reading its
-    bytes: a campaign's public image URLs are signed over it for every batch it sends."""
+def _live_assets(*, tenant: Tenant, key: Any) -> QuerySet[ContentItem] | None:
+    """The tenant's live image by its key (how HTML refers to it), as a query to narrow;
+    None for a key that is no UUID. Call inside the tenant's scope."""
     try:
         asset_key = uuid.UUID(str(key))
     except ValueError:
         return None
+    return ContentItem.objects.filter(
+        tenant=tenant, key=asset_key, kind=ContentKind.ASSET, deleted_at__isnull=True
+    )
+
+
+def asset_hash(*, tenant: Tenant, key: Any) -> str | None:
+    """The content hash (sha256) of a live image of the tenant by its key, without reading its
+    bytes: a campaign's public image URLs are signed over it for every batch it sends."""
     with scope(tenant=tenant.pk):
-        return (
-            ContentItem.objects.filter(
-                tenant=tenant,
-                key=asset_key,
-                kind=ContentKind.ASSET,
-                deleted_at__isnull=True,
-                blob__isnull=False,
-            )
-            .values_list("blob__sha256", flat=True)
-            .first()
-        )
+        items = _live_assets(tenant=tenant, key=key)
+        if items is None:
+            return None
+        return items.filter(blob__isnull=False).values_list("blob__sha256", flat=True).first()
 
 
 def asset_get(*, tenant: Tenant, key: Any) -> ContentItem:
     """A live image of the tenant by its key (how HTML refers to it), with its blob."""
-    try:
-        asset_key = uuid.UUID(str(key))
-    except ValueError:
-        raise NotFound from None
     with scope(tenant=tenant.pk):
-        item = (
-            ContentItem.objects.filter(
-                tenant=tenant, key=asset_key, kind=ContentKind.ASSET, deleted_at__isnull=True
-            )
-            .select_related("blob")
-            .first()
-        )
+        items = _live_assets(tenant=tenant, key=key)
+        item = items.select_related("blob").first() if items is not None else None
     if item is None or item.blob is None:
         raise NotFound
     return item
