@@ -6,6 +6,8 @@ identity, a template with the unsubscribe link, a list with two active contacts.
 """
 
 from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from django.utils import timezone
 from django_scopes import scope
@@ -141,3 +143,10 @@ def ready_campaign(ready: Ready, **overrides: object) -> Campaign:
     values.update(overrides)
     with scope(tenant=ready.tenant.pk):
         return campaigns.campaign_create(actor=ready.actor, tenant=ready.tenant, **values)
+
+
+def parse(data: bytes) -> EmailMessage:
+    """A received message, read back with the ``email`` package."""
+    message = message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message

@@ -5,25 +5,18 @@ Mail goes through a real SMTP server on loopback (the ``smtp`` fixture) where it
 
 import re
 import time
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import dkim
 from django.test import Client
 from django_scopes import scope
 
-from campaign_support import ready_campaign, ready_tenant
+from campaign_support import parse, ready_campaign, ready_tenant
 from mandant.campaigns import services
 from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.message import build_campaign_message, encode_header_value, personalise
 from mandant.contacts.models import Contact, ContactStatus
 from mandant.sending.selectors import domain_records
-
-
-def parse(data: bytes) -> EmailMessage:
-    message = message_from_bytes(data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def parts_of(message: EmailMessage) -> dict[str, str]:

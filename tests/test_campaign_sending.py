@@ -16,10 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django_scopes import scope, scopes_disabled
 
-from campaign_support import ready_campaign, ready_tenant
+from campaign_support import parse, ready_campaign, ready_tenant
 from mandant.campaigns import claims, pipeline, services
 from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mandant.contacts.models import Contact, ContactStatus, ListMembership
+from mandant.content import services as content
 from user_support import Api
 from worker import DATABASE_TASKS, IMMEDIATE_TASKS, run_worker_once
 
@@ -242,6 +243,47 @@ def test_a_pause_lets_the_messages_in_flight_finish(world, ready, smtp, settings
     assert counts["sent"] == received and counts["remaining"] == 32 - received
     with scopes_disabled():
         assert not Delivery.objects.filter(campaign=campaign, claimed_until__isnull=False).exists()
+
+
+def test_an_edit_of_the_content_during_the_send_reaches_no_recipient(
+    world, ready, smtp, settings, monkeypatch
+):
+    """The content is frozen when the send starts: a text block edited while the campaign is
+    paused changes neither the rest of its mail nor, after it, the parts it was sent with; a
+    new campaign with the block sends the new text."""
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.CAMPAIGN_SMTP_CONNECTIONS = 1
+    add_contacts(ready, 10)
+    campaign = ready_campaign(ready)
+    real_flush = claims.Marks.flush
+    pause_after_marks(monkeypatch, smtp, campaign, received=3)
+    send(ready, campaign)
+    assert len(smtp.handler.received) == 3
+    monkeypatch.setattr(claims.Marks, "flush", real_flush)
+    with scope(tenant=ready.tenant.pk):
+        content.item_update(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            item=ready.block,
+            html="<p>Sommerschlussverkauf</p>",
+            text="Sommerschlussverkauf",
+        )
+        services.campaign_resume(actor=ready.actor, tenant=ready.tenant, campaign=fresh(campaign))
+    assert fresh(campaign).status == CampaignStatus.SENT
+    bodies = [body_text(m.data) for m in smtp.handler.received]
+    assert len(bodies) == 12
+    assert all("Viele Grüße aus Berlin" in b and "Sommerschlussverkauf" not in b for b in bodies)
+
+    later = send(ready, ready_campaign(ready, name="Später"))
+    assert fresh(later).status == CampaignStatus.SENT
+    bodies = [body_text(m.data) for m in smtp.handler.received[12:]]
+    assert len(bodies) == 12
+    assert all("Sommerschlussverkauf" in b and "Viele Grüße" not in b for b in bodies)
+
+
+def body_text(data: bytes) -> str:
+    parts = parse(data).walk()
+    return "".join(str(part.get_content()) for part in parts if not part.is_multipart())
 
 
 def test_send_refuses_an_unmet_checklist(world, ready, settings):

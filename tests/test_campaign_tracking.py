@@ -7,8 +7,6 @@ would.
 
 import io
 import re
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from html import unescape
 
 import pytest
@@ -18,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scope, scopes_disabled
 from PIL import Image
 
-from campaign_support import ready_campaign, ready_tenant
+from campaign_support import parse, ready_campaign, ready_tenant
 from mandant.campaigns import services
 from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.message import build_campaign_message, personalise
@@ -33,7 +31,7 @@ from mandant.campaigns.tracking import (
 )
 from mandant.content import services as content
 from mandant.content.assets import AssetUpload
-from mandant.content.models import ContentKind
+from mandant.content.models import ContentItem, ContentKind
 from mandant.tenants.models import Tenant
 from user_support import Api
 from worker import IMMEDIATE_TASKS
@@ -69,12 +67,6 @@ def links_block(ready):  # type: ignore[no-untyped-def]
             html=LINKS_HTML,
             text="Zum Angebot: https://shop.example/angebot?a=1&b=2",
         )
-
-
-def parse(data: bytes) -> EmailMessage:
-    message = message_from_bytes(data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def html_of(data: bytes) -> str:
@@ -397,6 +389,32 @@ def test_the_web_version_shows_the_mail_as_the_recipient_got_it(world, ready, sm
     with scopes_disabled():
         Campaign.objects.filter(pk=campaign.pk).delete()
     assert Client().get(path_of(url)).status_code == 404
+
+
+def test_the_web_version_reads_as_sent_after_an_edit_and_writes_nothing(
+    world, ready, smtp, settings
+):
+    campaign = send_tracked(ready, settings)
+    html = html_of(smtp.handler.to(ready.anna.email)[0].data)
+    [url] = [h for h in hrefs(html) if "/w/" in h]
+    with scope(tenant=ready.tenant.pk):
+        block = ContentItem.objects.get(key=campaign.block_keys[0])
+        content.item_update(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            item=block,
+            html='<p><a href="https://neu.example/">Ganz neu</a></p>',
+            text="Ganz neu",
+        )
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().get(path_of(url))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Zum Angebot" in page and "Ganz neu" not in page
+    # The links are the ones in the mail, with the same ids.
+    assert [h for h in hrefs(page) if "/c/" in h] == [h for h in hrefs(html) if "/c/" in h]
+    writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+    assert writes == []
 
 
 def test_the_checklist_accepts_the_web_version_placeholder(world, ready, settings):

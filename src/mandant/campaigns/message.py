@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from mandant.billing.features import feature_enabled
 from mandant.campaigns import tracking
-from mandant.campaigns.models import Campaign, CampaignStatus
+from mandant.campaigns.models import Campaign, CampaignStatus, SentContent
 from mandant.contacts.models import Contact
 from mandant.contacts.unsubscribe import token_for as unsubscribe_token_for
 from mandant.contacts.unsubscribe import unsubscribe_url
@@ -185,7 +185,7 @@ class MessageSkeleton:
     webversion_prefix: tuple[str, str] = ("", "")
     tracked: bool = False
     signer: PreparedSigner | None = None  # loaded when the first message is signed
-    # The unencoded parts, for the checklist and the preview.
+    # The unencoded parts (the HTML as sent: links tracked when tracked), for the preview.
     rendered: dict[str, str] = field(default_factory=dict)
 
 
@@ -380,6 +380,33 @@ def track_links(campaign: Campaign, document: str) -> str:
     return document if count else document + pixel
 
 
+def live_sending_parts(campaign: Campaign) -> tuple[dict[str, str], bool]:
+    """(parts, tracked) as the campaign would send them now: ``render_parts`` with the HTML's
+    links rewritten for tracking when it is tracked (which stores the tracked links)."""
+    parts = render_parts(campaign)
+    tracked = is_tracked(campaign)
+    if tracked:
+        parts["html"] = track_links(campaign, parts["html"])
+    return parts, tracked
+
+
+def sending_parts(campaign: Campaign) -> tuple[dict[str, str], bool]:
+    """(parts, tracked) the campaign sends: frozen when its send started (SentContent), live
+    before (drafts, test sends, a scheduled campaign not yet started)."""
+    frozen = None
+    if campaign.status != CampaignStatus.DRAFT:
+        frozen = SentContent.objects.filter(campaign_id=campaign.pk).first()
+    if frozen is None:
+        return live_sending_parts(campaign)
+    parts = {
+        "subject": frozen.subject,
+        "preheader": frozen.preheader,
+        "html": frozen.html,
+        "text": frozen.text,
+    }
+    return parts, frozen.tracked
+
+
 def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     """The skeleton of the campaign's mail; call inside the tenant's scope."""
     tenant = campaign.tenant
@@ -390,9 +417,7 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     alias = campaign.sender_alias or (identity.alias if identity else "") or tenant.name
     reply_to = campaign.reply_to or (identity.reply_to if identity else "")
     domain = signing_domain_for(tenant, from_address) if from_address else None
-    parts = render_parts(campaign)
-    tracked = is_tracked(campaign)
-    html_part = track_links(campaign, parts["html"]) if tracked else parts["html"]
+    parts, tracked = sending_parts(campaign)
     boundary = f"=_mandant_{uuid.uuid4().hex}"
     head_lines = [
         f"From: {encode_header_value(alias, charset)} <{from_address}>",
@@ -406,7 +431,7 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     ]
     subject = split_personal(parts["subject"], escape=False)
     text = split_personal(parts["text"], escape=False)
-    html = split_personal(html_part, escape=True)
+    html = split_personal(parts["html"], escape=True)
     needs_token = tracked or any(
         name == "webversion_url" for part in (subject, text, html) for _i, name in part.slots
     )

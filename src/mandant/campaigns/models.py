@@ -115,6 +115,30 @@ class Campaign(models.Model):
         return self.name
 
 
+class SentContent(models.Model):
+    """What a campaign sends, frozen when its send starts (campaigns.pipeline.freeze_content):
+    the parts with the shared values filled in, the personal placeholders still in place and
+    the links already pointing at the click redirect. Every batch and the web version build
+    from it, so an edit of the template or a text block during or after the send changes
+    nothing that goes or went out. A table of its own: lists of campaigns never load it."""
+
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    subject = models.TextField()
+    preheader = models.TextField(blank=True)
+    html = models.TextField()
+    text = models.TextField()
+    tracked = models.BooleanField(default=False)
+    frozen_at = models.DateTimeField(auto_now_add=True)
+
+    objects: models.Manager["SentContent"] = ScopedManager(tenant="tenant")
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.subject}"
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("pending")
     RETRY = "retry", _("retry")

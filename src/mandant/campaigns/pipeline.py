@@ -23,8 +23,14 @@ from django_scopes import scope, scopes_disabled
 
 from mandant.campaigns import throttle
 from mandant.campaigns.claims import Batch, BatchReport, StopWatch, claim_size
-from mandant.campaigns.message import build_campaign_message
-from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from mandant.campaigns.message import build_campaign_message, live_sending_parts
+from mandant.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    SentContent,
+)
 from mandant.campaigns.selectors import recipient_count, recipient_id_batches
 from mandant.campaigns.send_loop import send_rows
 from mandant.campaigns.smtp_pool import relay_key
@@ -67,6 +73,7 @@ def prepare(campaign_id: int, size: int | None = None) -> int:
         rows_of_campaign = Delivery.objects.filter(campaign_id=campaign.pk)
         last = 0
         if campaign.prepared_at is None:
+            freeze_content(campaign)
             # Each batch is sent while the next rows are still being inserted.
             for ids in recipient_id_batches(campaign=campaign, size=size):
                 insert_deliveries(campaign, ids)
@@ -92,6 +99,28 @@ def prepare(campaign_id: int, size: int | None = None) -> int:
                 last = ids[-1]
     finish_if_done(campaign.pk)
     return enqueued
+
+
+def freeze_content(campaign: Campaign) -> None:
+    """Store what the campaign sends (message.live_sending_parts) once, when its send starts;
+    a prepare run again after a crash keeps what the first one stored."""
+    if SentContent.objects.filter(campaign_id=campaign.pk).exists():
+        return
+    parts, tracked = live_sending_parts(campaign)
+    SentContent.objects.bulk_create(
+        [
+            SentContent(
+                campaign=campaign,
+                tenant_id=campaign.tenant_id,
+                subject=parts["subject"],
+                preheader=parts["preheader"],
+                html=parts["html"],
+                text=parts["text"],
+                tracked=tracked,
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def insert_deliveries(campaign: Campaign, contact_ids: list[int]) -> None:
