@@ -187,7 +187,8 @@ def bench_import(result: DbResult, world: dict[str, Any], args: argparse.Namespa
     )
     tenant, actor, grant = world["tenants"][0], world["actor"], world["grants"][0]
     started = time.perf_counter()
-    upload = importing.upload_create(tenant=tenant, name="contacts.csv", data=path.read_bytes())
+    with path.open("rb") as file:
+        upload = importing.upload_create(tenant=tenant, name="contacts.csv", data=file)
     header, _preview = importing.header_and_preview(upload)
     job = importing.import_start(
         actor=actor,

@@ -3,17 +3,21 @@
 The streaming tests shrink ``READ_CHUNK`` (bytes read from the stored file at a time) and
 ``BATCH`` (rows per upsert) so that chunk and batch boundaries fall inside small files."""
 
+import io
 import tracemalloc
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models.functions import Length
 from django.test.utils import CaptureQueriesContext
-from django_scopes import scope
+from django.utils import timezone
+from django_scopes import scope, scopes_disabled
 
 from mandant.accounts.roles import Role
 from mandant.contacts import importing
-from mandant.contacts.models import ConsentRecord, Contact, ImportFile
+from mandant.contacts.models import ConsentRecord, Contact, ImportFile, ImportFileChunk
 from mandant.contacts.normalize import normalize_email
 from mandant.core.actor import Actor, RoleGrant
 from mandant.jobs.models import Job, JobStatus
@@ -172,9 +176,8 @@ def test_10000_rows_stream_in_modest_memory(world):
 
 
 def small_chunks(monkeypatch, size: int) -> None:  # type: ignore[no-untyped-def]
-    """Read the stored file ``size`` bytes at a time (on PostgreSQL too, whatever its size)."""
+    """Store and read the file ``size`` bytes at a time."""
     monkeypatch.setattr(importing, "READ_CHUNK", size)
-    monkeypatch.setattr(importing, "PG_MAX_READS", 10**9)
 
 
 def consents(tenant) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -395,10 +398,56 @@ def test_the_stored_file_is_the_uploaded_bytes(world, monkeypatch):
     small_chunks(monkeypatch, 10)
     data = 'email;Straße\r\nä@x.de;"a\nb"\r\n'.encode() * 50
     kept = importing.upload_create(tenant=world.kunde1, name="s.csv", data=data)
-    with scope(tenant=world.kunde1.pk):
-        stored = ImportFile.objects.values_list("data", flat=True).get(pk=kept.pk)
-    assert bytes(stored) == data
+    assert kept.size == len(data)
     assert b"".join(importing.stored_chunks(kept.pk)) == data
+    sizes = list(
+        ImportFileChunk.objects.filter(file_id=kept.pk)
+        .order_by("seq")
+        .values_list("seq", Length("data"))
+    )
+    assert [seq for seq, _size in sizes] == list(range(-(-len(data) // 10)))
+    assert {size for _seq, size in sizes[:-1]} == {10}
+
+
+class Trickle(io.RawIOBase):
+    """An upload that hands out at most ``step`` bytes per read and refuses a read of all."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step, self.read_sizes = data, step, []  # type: ignore[var-annotated]
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        assert size is not None and size > 0, "the upload was read whole"
+        self.read_sizes.append(size)
+        piece, self.data = self.data[: min(size, self.step)], self.data[min(size, self.step) :]
+        return piece
+
+
+def test_an_upload_is_read_a_chunk_at_a_time(world, monkeypatch):
+    small_chunks(monkeypatch, 64)
+    data = b"email,first_name\n" + b"".join(
+        f"user{i}@x.de,N\u00e4me{i}\n".encode() for i in range(40)
+    )
+    upload = Trickle(data, step=7)
+    kept = importing.upload_create(tenant=world.kunde1, name="t.csv", data=upload)
+    assert max(upload.read_sizes) <= 64
+    assert b"".join(importing.stored_chunks(kept.pk)) == data
+    job = run(world, world.kunde1, kept)
+    assert job.status == JobStatus.DONE, job.error
+    assert contacts(world.kunde1)["user39@x.de"].first_name == "Näme39"
+
+
+def test_an_upload_over_the_limit_keeps_nothing(world, monkeypatch):
+    """The size is found out while storing (a stream may not tell it): the chunks stored up to
+    then go with the transaction."""
+    small_chunks(monkeypatch, 16)
+    monkeypatch.setattr(importing, "MAX_UPLOAD_BYTES", 100)
+    data = b"email\n" + b"".join(f"u{i}@x.de\n".encode() for i in range(20))
+    with pytest.raises(ValidationError) as info:
+        importing.upload_create(tenant=world.kunde1, name="big.csv", data=Trickle(data, 16))
+    assert "200 MB" in str(info.value)
+    with scopes_disabled():
+        assert not ImportFile.objects.filter(tenant=world.kunde1).exists()
+        assert not ImportFileChunk.objects.exists()
 
 
 def _planner_rows() -> float:
@@ -414,7 +463,6 @@ def test_a_large_import_refreshes_the_planner_statistics(world, settings):
     ANALYZE so that the first campaign to them gets index plans (campaigns.pipeline)."""
     if connection.vendor != "postgresql":
         pytest.skip("planner statistics are PostgreSQL's")
-    from django_scopes import scopes_disabled
 
     settings.CONTACT_IMPORT_ANALYZE_ROWS = 5
     rows = "".join(f"s{i}@x.de,S{i}\n" for i in range(4))
@@ -431,3 +479,20 @@ def test_a_large_import_refreshes_the_planner_statistics(world, settings):
     )
     with scopes_disabled():
         assert _planner_rows() == Contact.objects.count() == after_small + 6
+
+
+def test_uploads_past_the_keeping_time_go_with_the_next_upload(world, settings):
+    settings.CONTACT_IMPORT_KEEP_DAYS = 7
+    old = upload(world.kunde1, "email\nalt@x.de\n")
+    recent = upload(world.kunde2, "email\nneu@x.de\n")
+    with scopes_disabled():
+        ImportFile.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
+        ImportFile.objects.filter(pk=recent.pk).update(
+            created_at=timezone.now() - timedelta(days=6)
+        )
+    upload(world.kunde2, "email\nnoch@x.de\n")
+    with scopes_disabled():
+        assert not ImportFile.objects.filter(pk=old.pk).exists()
+        assert not ImportFileChunk.objects.filter(file_id=old.pk).exists()
+        assert ImportFile.objects.filter(pk=recent.pk).exists()
+    assert b"".join(importing.stored_chunks(recent.pk)) == b"email\nneu@x.de\n"

@@ -175,7 +175,7 @@ def import_contacts(
     keep_valid: bool = False,
 ) -> Status[JobStartedOut]:
     with tenant_scope(request, tenant_id, Action.CONTACT_IMPORT) as (tenant, grant):
-        upload = importing.upload_create(tenant=tenant, name=file.name or "", data=file.read())
+        upload = importing.upload_create(tenant=tenant, name=file.name or "", data=file)
         header, _preview = importing.header_and_preview(upload)
         job = importing.import_start(
             actor=actor_of(request),

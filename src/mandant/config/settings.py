@@ -292,3 +292,6 @@ SIGNUP_RATE_WINDOW_SECONDS = env_int("SIGNUP_RATE_WINDOW_SECONDS", 3600)
 # A contact import of at least this many rows refreshes PostgreSQL's planner statistics at its
 # end (contacts.importing.refresh_statistics).
 CONTACT_IMPORT_ANALYZE_ROWS = env_int("CONTACT_IMPORT_ANALYZE_ROWS", 10_000)
+# An uploaded CSV is kept this many days (for the wizard and a second run with the valid rows),
+# then removed by the next upload of any tenant.
+CONTACT_IMPORT_KEEP_DAYS = env_int("CONTACT_IMPORT_KEEP_DAYS", 7)

@@ -1,11 +1,12 @@
 """CSV import of contacts: detect the encoding and delimiter, map the header, validate, and
 upsert in batches while streaming over the stored file (never the whole file in memory).
 
-The stored upload is read in chunks (``READ_CHUNK`` bytes: ``substring()`` of the ``bytea`` on
-PostgreSQL, incremental blob I/O on SQLite), decoded incrementally in the chosen charset and
-parsed by ``csv.reader``. Without "keep the valid rows", a first pass validates the whole file
-and, if any row is invalid, nothing is written; only then does the write pass run. Each batch
-is one transaction; the upsert is idempotent, so a job that died mid-way is simply run again.
+The upload is stored and read in chunks (``READ_CHUNK`` bytes, one ``ImportFileChunk`` row
+each; the request reads Django's spooled upload a chunk at a time), decoded incrementally in
+the chosen charset and parsed by ``csv.reader``. Without "keep the valid rows", a first pass
+validates the whole file and, if any row is invalid, nothing is written; only then does the
+write pass run. Each batch is one transaction; the upsert is idempotent, so a job that died
+mid-way is simply run again.
 
 Duplicates in the file are merged, the last row wins: within a batch in Python, across batches
 by the upsert itself (a value in the file replaces the stored one, an empty cell keeps it,
@@ -16,6 +17,7 @@ strings (1,000,000 addresses ≈ 70 MB instead of ≈ 120 MB).
 import codecs
 import csv
 import io
+import itertools
 import json
 import logging
 import re
@@ -23,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from typing import IO, Any
 
@@ -33,10 +36,16 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from mandant.audit.services import audit_record
-from mandant.contacts.models import ConsentRecord, ConsentSource, Contact, ImportFile
+from mandant.contacts.models import (
+    ConsentRecord,
+    ConsentSource,
+    Contact,
+    ImportFile,
+    ImportFileChunk,
+)
 from mandant.contacts.normalize import normalize_email
 from mandant.core.actor import Actor, RoleGrant
 from mandant.jobs.models import Job, JobKind, JobStatus
@@ -47,9 +56,8 @@ logger = logging.getLogger(__name__)
 
 # Rows per upsert statement and transaction (after merging duplicates within the batch).
 BATCH = 5000
-# Bytes of the stored file read at a time (at least; on PostgreSQL see stored_chunks).
+# Bytes of an upload per stored chunk (ImportFileChunk), written and read one at a time.
 READ_CHUNK = 1024 * 1024
-PG_MAX_READS = 16
 # The errors kept for the download (a file of a million bad rows is reported by its first ones).
 ERRORS_KEPT = 10_000
 PREVIEW_ROWS = 5
@@ -188,56 +196,25 @@ def _csv_reader(chunks: Iterator[bytes], encoding: str, delimiter: str) -> Any:
 
 
 def open_rows(data: bytes, encoding: str, delimiter: str) -> Iterator[list[str]]:
-    """Rows of CSV bytes held in memory (the upload, before it is stored)."""
-    view = memoryview(data)
-    chunks = (bytes(view[i : i + READ_CHUNK]) for i in range(0, len(view), READ_CHUNK))
-    return _csv_reader(chunks, encoding, delimiter)
+    """Rows of CSV bytes held in memory (the start of an upload, before it is stored)."""
+    return _csv_reader(iter([data]), encoding, delimiter)
 
 
 def stored_chunks(upload_id: int) -> Iterator[bytes]:
-    """The stored file of an ``ImportFile``, ``READ_CHUNK`` bytes at a time, from the database
-    (the model instance never needs to hold ``data``)."""
-    table = ImportFile._meta.db_table
-    if connection.vendor == "sqlite":
-        # Incremental blob I/O: only the pages of the chunk are read. The handle is opened per
-        # chunk, so no statement stays open between chunks (other queries run in between).
-        offset = 0
-        while True:
-            connection.ensure_connection()
-            raw = connection.connection
-            with raw.blobopen(table, "data", upload_id, readonly=True) as blob:
-                blob.seek(offset)
-                chunk = blob.read(READ_CHUNK)
-            if not chunk:
-                return
-            offset += len(chunk)
-            yield chunk
-    elif connection.vendor == "postgresql":
-        quoted = connection.ops.quote_name(table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT octet_length(data) FROM {quoted} WHERE id = %s",  # noqa: S608 (table name from model metadata)
-                [upload_id],
-            )
-            found = cursor.fetchone()
-        size = int(found[0]) if found and found[0] is not None else 0
-        # The bytea is TOAST-compressed: each substring() decompresses from the start up to
-        # its end, so the reads cost size² / (2 · chunk). At most PG_MAX_READS reads keep that
-        # at ≈ PG_MAX_READS / 2 times the file (a 200 MB upload: 12.5 MB chunks).
-        chunk = max(READ_CHUNK, -(-size // PG_MAX_READS))
-        for offset in range(0, size, chunk):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT substring(data FROM %s FOR %s) FROM {quoted} WHERE id = %s",  # noqa: S608 (table name from model metadata)
-                    [offset + 1, chunk, upload_id],
-                )
-                row = cursor.fetchone()
-            yield bytes(row[0]) if row else b""
-    else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
-        data = bytes(ImportFile.objects.values_list("data", flat=True).get(pk=upload_id))
-        view = memoryview(data)
-        for offset in range(0, len(view), READ_CHUNK):
-            yield bytes(view[offset : offset + READ_CHUNK])
+    """The stored file of an ``ImportFile``, chunk by chunk (one query each, walked by ``seq``):
+    the model instance never holds the bytes, and no statement stays open between chunks."""
+    seq = -1
+    while True:
+        found = (
+            ImportFileChunk.objects.filter(file_id=upload_id, seq__gt=seq)
+            .order_by("seq")
+            .values_list("seq", "data")
+            .first()
+        )
+        if found is None:
+            return
+        seq = found[0]
+        yield bytes(found[1])
 
 
 def stored_rows(upload: ImportFile) -> Any:
@@ -245,50 +222,82 @@ def stored_rows(upload: ImportFile) -> Any:
     return _csv_reader(stored_chunks(upload.pk), upload.encoding, upload.delimiter)
 
 
-def upload_create(*, tenant: Tenant, name: str, data: bytes) -> ImportFile:
-    """Keep an uploaded CSV for the wizard and the job; ValidationError on ``file``."""
-    if not data:
+def _full_chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
+    """``READ_CHUNK`` bytes at a time (the last chunk may be shorter); a short chunk is the end."""
+    if isinstance(data, bytes):
+        view = memoryview(data)
+        for offset in range(0, len(view), READ_CHUNK):
+            yield bytes(view[offset : offset + READ_CHUNK])
+        return
+    while True:
+        chunk = data.read(READ_CHUNK)
+        while chunk and len(chunk) < READ_CHUNK:
+            more = data.read(READ_CHUNK - len(chunk))
+            if not more:
+                break
+            chunk += more
+        if not chunk:
+            return
+        yield chunk
+        if len(chunk) < READ_CHUNK:
+            return
+
+
+def _forget_old_uploads() -> None:
+    """Uploads past ``CONTACT_IMPORT_KEEP_DAYS`` (of every tenant) go with their chunks: a file
+    of contacts is personal data, kept no longer than the import needs it."""
+    days = int(getattr(settings, "CONTACT_IMPORT_KEEP_DAYS", 7))
+    with scopes_disabled():
+        ImportFile.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
+
+
+def upload_create(*, tenant: Tenant, name: str, data: bytes | IO[bytes]) -> ImportFile:
+    """Keep an uploaded CSV (its bytes, or a readable binary file such as Django's upload, which
+    is read a chunk at a time) for the wizard and the job; ValidationError on ``file``, and
+    then nothing is kept."""
+    too_large = ValidationError({"file": _("The file is larger than 200 MB.")})
+    if int(getattr(data, "size", 0) or 0) > MAX_UPLOAD_BYTES:
+        raise too_large
+    chunks = _full_chunks(data)
+    # The first chunks, until more than SNIFF_BYTES or the end: enough to tell the encoding
+    # (detect_encoding knows the file ends within them when they are no more) and the header.
+    first: list[bytes] = []
+    read = 0
+    for chunk in chunks:
+        first.append(chunk)
+        read += len(chunk)
+        if read > SNIFF_BYTES:
+            break
+    start = b"".join(first)
+    if not start:
         raise ValidationError({"file": _("The file is empty.")})
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValidationError({"file": _("The file is larger than 200 MB.")})
-    encoding = detect_encoding(data, tenant)
+    encoding = detect_encoding(start, tenant)
     try:
-        head = data[:SNIFF_BYTES].decode(encoding, errors="ignore")
+        head = start[:SNIFF_BYTES].decode(encoding, errors="ignore")
     except LookupError:
         raise ValidationError({"file": _("Unknown character set.")}) from None
     first_line = head.splitlines()[0] if head.splitlines() else ""
     delimiter = detect_delimiter(first_line)
     try:
-        header = next(open_rows(data, encoding, delimiter), [])
+        header = next(open_rows(start, encoding, delimiter), [])
     except (csv.Error, UnicodeDecodeError):
         raise ValidationError({"file": _("The file is not a readable CSV file.")}) from None
     if not [h for h in header if h.strip()]:
         raise ValidationError({"file": _("The first row must name the columns.")})
+    _forget_old_uploads()
     with scope(tenant=tenant.pk), transaction.atomic():
-        if connection.vendor != "postgresql":
-            return ImportFile.objects.create(
-                tenant=tenant, name=name[:255], data=data, encoding=encoding, delimiter=delimiter
-            )
         kept = ImportFile.objects.create(
-            tenant=tenant, name=name[:255], data=b"", encoding=encoding, delimiter=delimiter
+            tenant=tenant, name=name[:255], encoding=encoding, delimiter=delimiter
         )
-        _store_postgresql(kept.pk, data)
-        kept.data = data
-        return kept
-
-
-def _store_postgresql(upload_id: int, data: bytes) -> None:
-    """Store the bytes as a binary parameter. Django's client-side binding would send them as a
-    hex literal built in Python: ≈ 7 times the file in memory (675 MB for a 69 MB file)."""
-    import psycopg
-
-    connection.ensure_connection()
-    table = connection.ops.quote_name(ImportFile._meta.db_table)
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET data = %b WHERE id = %s",  # noqa: S608 (table name from model metadata)
-            [data, upload_id],
-        )
+        size = 0
+        for seq, chunk in enumerate(itertools.chain(first, chunks)):
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise too_large  # the transaction ends: no chunk is kept
+            ImportFileChunk.objects.create(file=kept, seq=seq, data=chunk)
+        kept.size = size
+        kept.save(update_fields=["size"])
+    return kept
 
 
 def header_and_preview(upload: ImportFile) -> tuple[list[str], list[list[str]]]:
@@ -804,10 +813,8 @@ def import_job_run(*, job_id: int) -> Job:
         checked: Scan | None = None
         result: Scan | None = None
         try:
-            upload = (
-                ImportFile.objects.select_related("tenant")
-                .defer("data")
-                .get(tenant=job.tenant, pk=job.params["upload"])
+            upload = ImportFile.objects.select_related("tenant").get(
+                tenant=job.tenant, pk=job.params["upload"]
             )
             mapping = {int(k): v for k, v in job.params["mapping"].items()}
             keep_valid = bool(job.params.get("keep_valid"))

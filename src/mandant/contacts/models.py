@@ -166,11 +166,12 @@ class Segment(models.Model):
 
 
 class ImportFile(models.Model):
-    """An uploaded CSV file, kept until its import job has run (streamed from the bytes)."""
+    """An uploaded CSV file, kept until its import job has run. Its bytes are in
+    ``ImportFileChunk`` rows: written and read a chunk at a time, never whole in memory."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=255, blank=True)
-    data = models.BinaryField()
+    size = models.BigIntegerField(default=0)
     encoding = models.CharField(max_length=32)
     delimiter = models.CharField(max_length=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -182,6 +183,21 @@ class ImportFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ImportFileChunk(models.Model):
+    """``seq``-th piece of an ``ImportFile``'s bytes (contacts.importing.UPLOAD_CHUNK each but
+    the last). Reached only through its file, which is tenant-scoped."""
+
+    file = models.ForeignKey(ImportFile, on_delete=models.CASCADE, related_name="+", db_index=False)
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["file", "seq"], name="importfilechunk_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.file_id}#{self.seq}"
 
 
 def new_public_key() -> str:

@@ -101,7 +101,7 @@ def import_upload(request: TenantRequest) -> HttpResponse:
         else:
             try:
                 kept = importing.upload_create(
-                    tenant=request.tenant, name=upload.name or "", data=upload.read()
+                    tenant=request.tenant, name=upload.name or "", data=upload
                 )
             except ValidationError as exc:
                 error = " ".join(exc.messages)
@@ -114,7 +114,7 @@ def import_upload(request: TenantRequest) -> HttpResponse:
 
 def _upload(request: TenantRequest, upload_id: int) -> ImportFile:
     # The file stays in the database: the wizard reads only what it shows (stored_rows).
-    found = ImportFile.objects.filter(tenant=request.tenant, pk=upload_id).defer("data").first()
+    found = ImportFile.objects.filter(tenant=request.tenant, pk=upload_id).first()
     if found is None:
         raise Http404
     return found
