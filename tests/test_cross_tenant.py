@@ -675,6 +675,8 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
                 ("restore", wi, "restore/", ("post",)),
                 ("job", f"jobs/{job}", "", ("get",)),
                 ("job_status", f"jobs/{job}", "status/", ("get",)),
+                # Not stalled: the control is sent back to the job page with the reason.
+                ("job_restart", f"jobs/{job}", "restart/", ("post",)),
             )
         },
         "content:copy": [
@@ -744,6 +746,16 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
         ],
         "api:get_job": [
             Probe("api:get_job", f"/api/v1/jobs/{stage.jobs[target.pk].pk}", kind="api"),
+        ],
+        # The job is not stalled: the control's answer is the 409 that says so.
+        "api:restart_job": [
+            Probe(
+                "api:restart_job",
+                f"/api/v1/jobs/{stage.jobs[target.pk].pk}/restart",
+                kind="api",
+                method="post",
+                control_statuses=(409,),
+            ),
         ],
         "api:delete_content": [
             Probe(
@@ -1147,6 +1159,16 @@ def contacts_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, lis
             ),
         ],
         "contacts:job_status": on_id("contacts:job_status", f"jobs/{job}/status/"),
+        # POST only; the job is not stalled, so the control is sent back to its page.
+        "contacts:job_restart": [
+            Probe("contacts:job_restart", base + f"jobs/{job}/restart/", methods=("post",)),
+            Probe(
+                "contacts:job_restart",
+                f"/t/{h}/contacts/jobs/{job}/restart/",
+                control_url=base + f"jobs/{job}/restart/",
+                methods=("post",),
+            ),
+        ],
         "contacts:signup_forms": [
             Probe("contacts:signup_forms", base + "forms/", methods=("get",))
         ],

@@ -6,10 +6,12 @@ from typing import Any
 from django.http import HttpRequest
 from django_scopes import scope
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from mandant.api.auth import actor_of
-from mandant.api.tenants import DetailOut
+from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.jobs.selectors import job_as_dict, job_get_for_actor
+from mandant.jobs.services import job_restart
 
 router = Router(tags=["jobs"])
 
@@ -36,6 +38,9 @@ class JobOut(Schema):
     error: str
     created_at: datetime
     finished_at: datetime | None
+    # Running, but its worker has written no progress for JOB_STALL_SECONDS: it stopped (a
+    # killed process). POST …/restart queues it again.
+    stalled: bool
 
 
 @router.get(
@@ -48,3 +53,16 @@ def get_job(request: HttpRequest, job_id: int) -> JobOut:
     job = job_get_for_actor(actor_of(request), pk=job_id)
     with scope(tenant=job.tenant_id):
         return JobOut(**job_as_dict(job))
+
+
+@router.post(
+    "/{job_id}/restart",
+    response={202: JobOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut},
+    summary="Queue a stalled job again (its worker stopped); 409 unless it is stalled",
+)
+def restart_job(request: HttpRequest, job_id: int) -> Status[JobOut]:
+    actor = actor_of(request)
+    job = job_get_for_actor(actor, pk=job_id)
+    restarted = job_restart(actor=actor, job=job)
+    with scope(tenant=job.tenant_id):
+        return Status(202, JobOut(**job_as_dict(restarted)))

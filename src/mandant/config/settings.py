@@ -193,6 +193,10 @@ CONTENT_ASSET_MAX_PIXELS = env_int("CONTENT_ASSET_MAX_PIXELS", 4000)  # per side
 CONTENT_BIN_DAYS = env_int("CONTENT_BIN_DAYS", 30)
 # Copy Content: targets per transaction (progress is reported after each chunk).
 COPY_CONTENT_CHUNK = env_int("COPY_CONTENT_CHUNK", 100)
+# A running job whose worker has written no progress for this long has lost it (a killed
+# process): its page offers to run it again (jobs.services.job_restart). Progress is written
+# about once a second while a job works.
+JOB_STALL_SECONDS = env_int("JOB_STALL_SECONDS", 300)
 
 TENANT_LIST_PAGE_SIZE = 50
 

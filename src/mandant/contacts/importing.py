@@ -484,7 +484,9 @@ class _Progress:
             return
         self.last = now
         done = (self.offset + rows) // self.passes
-        Job.objects.filter(pk=self.job.pk).update(done=min(done, self.job.total or done))
+        Job.objects.filter(pk=self.job.pk).update(
+            done=min(done, self.job.total or done), progress_at=timezone.now()
+        )
 
     def next_pass(self, rows: int) -> None:
         self.offset += rows
@@ -807,8 +809,11 @@ def import_job_run(*, job_id: int) -> Job:
         job = Job.objects.select_related("tenant", "created_by").get(pk=job_id)
         if job.finished:
             return job
+        now = timezone.now()
         Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.RUNNING, started_at=Coalesce(F("started_at"), timezone.now())
+            status=JobStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            progress_at=now,
         )
         checked: Scan | None = None
         result: Scan | None = None

@@ -20,5 +20,6 @@ urlpatterns = [
     path("import/<int:upload_id>/", views.import_mapping, name="import_mapping"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("jobs/<int:job_id>/status/", views.job_status, name="job_status"),
+    path("jobs/<int:job_id>/restart/", views.job_restart, name="job_restart"),
     path("jobs/<int:job_id>/errors.csv", views.job_errors, name="job_errors"),
 ]

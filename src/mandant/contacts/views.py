@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_scopes import scope
 
 from mandant.accounts.roles import Action, grant_allows
@@ -41,8 +41,9 @@ from mandant.contacts.services import contact_unsubscribe
 from mandant.contacts.unsubscribe import read_token
 from mandant.core.errors import NotFound
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
-from mandant.jobs.models import Job
+from mandant.jobs.models import Job, JobKind
 from mandant.jobs.selectors import job_as_dict, job_get_for_actor
+from mandant.jobs.views import restart_and_show, stalled_context
 from mandant.notices.services import supported_language
 from mandant.tenants.models import Tenant
 
@@ -181,7 +182,21 @@ def _job(request: TenantRequest, job_id: int) -> Job:
 @require_GET
 def job_detail(request: TenantRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
-    return render(request, "contacts/job.html", {"job": job, "summary": job.summary or {}})
+    return render(
+        request,
+        "contacts/job.html",
+        {
+            "job": job,
+            "summary": job.summary or {},
+            **stalled_context(request, job, "contacts:job_restart"),
+        },
+    )
+
+
+@tenant_view(Action.CONTACT_IMPORT)
+@require_POST
+def job_restart(request: TenantRequest, job_id: int) -> HttpResponse:
+    return restart_and_show(request, job_id, JobKind.CONTACT_IMPORT, "contacts:job")
 
 
 @tenant_view(Action.CONTACT_VIEW)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mandant.accounts.roles import Action
 from mandant.billing.features import feature_enabled, require_feature
@@ -16,8 +16,14 @@ from mandant.content.forms import POLICY_HELP, CopyForm
 from mandant.content.models import ContentItem, Folder
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
-from mandant.jobs.models import Job
-from mandant.jobs.selectors import job_as_dict, job_get_for_actor, job_list, job_results
+from mandant.jobs.models import Job, JobKind
+from mandant.jobs.selectors import (
+    job_as_dict,
+    job_get_for_actor,
+    job_list,
+    job_results,
+)
+from mandant.jobs.views import restart_and_show, stalled_context
 
 TARGET_CHOICES_LIMIT = 500
 # The chosen items listed by name on the form (all of them are copied either way).
@@ -157,6 +163,7 @@ def job_detail(request: TenantRequest, job_id: int) -> HttpResponse:
         "content/job.html",
         {
             "job": job,
+            **stalled_context(request, job, "content:job_restart"),
             "results": results,
             "totals": totals,
             "policy_label": dict(copying.CopyPolicy.choices).get(
@@ -164,6 +171,12 @@ def job_detail(request: TenantRequest, job_id: int) -> HttpResponse:
             ),
         },
     )
+
+
+@tenant_view(Action.CONTENT_COPY)
+@require_POST
+def job_restart(request: TenantRequest, job_id: int) -> HttpResponse:
+    return restart_and_show(request, job_id, JobKind.COPY_CONTENT, "content:job")
 
 
 @tenant_view(Action.CONTENT_VIEW)

@@ -745,7 +745,7 @@ def _save_results(job: Job, results: Iterable[TargetResult]) -> None:
         for result in results
     ]
     JobResult.objects.bulk_create(rows)
-    Job.objects.filter(pk=job.pk).update(done=F("done") + len(rows))
+    Job.objects.filter(pk=job.pk).update(done=F("done") + len(rows), progress_at=timezone.now())
 
 
 def _failed(target_id: int) -> TargetResult:
@@ -807,8 +807,11 @@ def copy_job_run(*, job_id: int) -> Job:
         job = Job.objects.select_related("tenant", "created_by").get(pk=job_id)
         if job.finished:
             return job
+        now = timezone.now()
         Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.RUNNING, started_at=Coalesce(F("started_at"), timezone.now())
+            status=JobStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            progress_at=now,
         )
         language = getattr(job.created_by, "language", "") or settings.LANGUAGE_CODE
         with translation.override(language):

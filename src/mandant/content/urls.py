@@ -32,4 +32,5 @@ urlpatterns = [
     path("jobs/", copy_views.job_list_view, name="jobs"),
     path("jobs/<int:job_id>/", copy_views.job_detail, name="job"),
     path("jobs/<int:job_id>/status/", copy_views.job_status, name="job_status"),
+    path("jobs/<int:job_id>/restart/", copy_views.job_restart, name="job_restart"),
 ]

@@ -31,6 +31,8 @@ CONFLICT_CODES = frozenset(
         "already_active",
         "included_in_edition",
         "not_active",
+        # jobs: only a stalled job may be run again.
+        "not_stalled",
         "no_price",
         # campaigns: sending with an unmet checklist; pause/resume/cancel in the wrong state.
         "checklist_unmet",

@@ -46,6 +46,9 @@ class Job(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The last sign of life of the worker running it: set when it starts and with every
+    # progress write. A running job without one for JOB_STALL_SECONDS has lost its worker.
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects: models.Manager["Job"] = ScopedManager(tenant="tenant")

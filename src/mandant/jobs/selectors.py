@@ -1,13 +1,17 @@
 """Reads about background jobs, always on behalf of an actor."""
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
-from mandant.jobs.models import Job, JobKind, JobResult
+from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import effective_grant
 
@@ -60,6 +64,25 @@ def job_results(*, job: Job) -> list[JobResult]:
     )
 
 
+def _stall_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=int(settings.JOB_STALL_SECONDS))
+
+
+def stalled_filter() -> Q:
+    """Running jobs whose worker has been silent for ``JOB_STALL_SECONDS`` (rows from before
+    ``progress_at`` count from their start): jobs.services.job_restart."""
+    cutoff = _stall_cutoff()
+    return Q(status=JobStatus.RUNNING) & (
+        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, started_at__lt=cutoff)
+    )
+
+
+def job_is_stalled(job: Job) -> bool:
+    """``stalled_filter`` for a job already read."""
+    last = job.progress_at or job.started_at
+    return job.status == JobStatus.RUNNING and last is not None and last < _stall_cutoff()
+
+
 def job_as_dict(job: Job, *, with_results: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": job.pk,
@@ -72,6 +95,7 @@ def job_as_dict(job: Job, *, with_results: bool = True) -> dict[str, Any]:
         "error": job.error,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "stalled": job_is_stalled(job),
     }
     if with_results:
         data["results"] = [

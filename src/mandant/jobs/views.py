@@ -1,0 +1,54 @@
+"""The "Run again" button of a stalled job, shared by the job pages of each kind (the pages
+themselves live with their kind: contacts.views, content.copy_views)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from mandant.accounts.roles import grant_allows
+from mandant.core.errors import NotFound, PermissionDenied
+from mandant.core.web import TenantRequest
+from mandant.jobs.models import Job, JobKind
+from mandant.jobs.selectors import job_get_for_actor, job_is_stalled
+from mandant.jobs.services import RESTART_ACTION, job_restart
+
+
+def stalled_context(request: TenantRequest, job: Job, restart_url_name: str) -> dict[str, Any]:
+    """What ``partials/job_stalled.html`` needs: the notice, and the button only for a role
+    that may run the job again."""
+    stalled = job_is_stalled(job)
+    grant = request.grant
+    may_restart = stalled and grant_allows(
+        grant.role, RESTART_ACTION[JobKind(job.kind)], inherited=grant.inherited_for(request.tenant)
+    )
+    return {
+        "stalled": stalled,
+        "stall_minutes": max(1, int(settings.JOB_STALL_SECONDS) // 60),
+        "restart_url": reverse(restart_url_name, args=[request.tenant.slug, job.pk])
+        if may_restart
+        else "",
+    }
+
+
+def restart_and_show(request: TenantRequest, job_id: int, kind: JobKind, page: str) -> HttpResponse:
+    """Queue the job again (POST) and go back to its page ``page`` (a URL name), with the
+    reason as a message when it is not stalled."""
+    try:
+        job = job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
+    except NotFound:
+        raise Http404 from None
+    if job.kind != kind:
+        raise Http404
+    try:
+        job_restart(actor=request.actor, job=job)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except PermissionDenied:
+        raise DjangoPermissionDenied from None
+    return redirect(page, request.tenant.slug, job.pk)

@@ -1,0 +1,184 @@
+"""A job whose worker stopped (a killed process) stays "running" and writes no more progress:
+its page and the API offer to run it again, to the roles that may start such a job, and only
+while it is stalled."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_scopes import scope, scopes_disabled
+
+from mandant.accounts.roles import Role
+from mandant.accounts.services import membership_set, user_create
+from mandant.audit.models import AuditEntry
+from mandant.contacts import importing
+from mandant.contacts.models import Contact
+from mandant.content import copying
+from mandant.content.models import ContentItem, ContentKind
+from mandant.core.actor import Actor, RoleGrant
+from mandant.core.errors import PermissionDenied
+from mandant.jobs.models import Job, JobStatus
+from mandant.jobs.services import job_restart
+from mandant.tenants.models import Tenant
+from user_support import Api
+from worker import IMMEDIATE_TASKS
+
+ROWS = "email,first_name\n" + "".join(f"p{i}@x.de,P{i}\n" for i in range(30))
+
+
+def import_job(world) -> Job:  # type: ignore[no-untyped-def]
+    kept = importing.upload_create(tenant=world.kunde1, name="c.csv", data=ROWS.encode())
+    header, _preview = importing.header_and_preview(kept)
+    return importing.import_start(
+        actor=Actor(user=world.paula),
+        tenant=world.kunde1,
+        grant=RoleGrant(role=Role.CUSTOMER_SERVICE, source=world.alpha),
+        upload=kept,
+        mapping=importing.guess_mapping(header),
+        keep_valid=True,
+    )
+
+
+def left_running(job: Job, *, silent_for: timedelta) -> Job:
+    """The state a SIGKILL leaves: running, nothing finished, the last progress write
+    ``silent_for`` ago."""
+    last = timezone.now() - silent_for
+    with scopes_disabled():
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.RUNNING, started_at=last, progress_at=last, done=10
+        )
+        return Job.objects.get(pk=job.pk)
+
+
+def fresh(job: Job) -> Job:
+    with scopes_disabled():
+        return Job.objects.get(pk=job.pk)
+
+
+def imported(tenant: Tenant) -> int:
+    with scope(tenant=tenant.pk):
+        return Contact.objects.filter(tenant=tenant).count()
+
+
+def test_a_stalled_import_is_run_again_from_its_page(
+    world, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.JOB_STALL_SECONDS = 300
+    job = left_running(import_job(world), silent_for=timedelta(minutes=6))
+    client = world.client_for(world.paula)
+    url = f"/t/{world.kunde1.slug}/contacts/jobs/{job.pk}/"
+    page = client.get(url).content.decode()
+    assert 'data-testid="job-stalled"' in page and 'data-testid="job-restart"' in page
+    assert "more than 5 minutes" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url + "restart/")
+    assert response.status_code == 302 and response["Location"] == url
+    job = fresh(job)
+    assert job.status == JobStatus.DONE, job.error
+    assert (job.done, job.total) == (30, 30)
+    assert imported(world.kunde1) == 30
+    assert AuditEntry.objects.filter(action="job.restart", object_id=str(job.pk)).count() == 1
+    # Finished: no notice, and running it again is refused.
+    assert 'data-testid="job-stalled"' not in client.get(url).content.decode()
+    page = client.post(url + "restart/", follow=True).content.decode()
+    assert "The job is not stalled" in page
+    assert fresh(job).status == JobStatus.DONE
+
+
+def test_a_job_still_making_progress_is_not_offered_nor_restarted(world, settings):
+    settings.JOB_STALL_SECONDS = 300
+    job = left_running(import_job(world), silent_for=timedelta(seconds=20))
+    client = world.client_for(world.paula)
+    url = f"/t/{world.kunde1.slug}/contacts/jobs/{job.pk}/"
+    assert 'data-testid="job-stalled"' not in client.get(url).content.decode()
+    page = client.post(url + "restart/", follow=True).content.decode()
+    assert "The job is not stalled" in page
+    assert fresh(job).status == JobStatus.RUNNING
+    api = Api(world.api_key(world.paula, world.alpha))
+    assert api.get(f"/jobs/{job.pk}").json()["stalled"] is False
+    response = api.post(f"/jobs/{job.pk}/restart")
+    assert response.status_code == 409
+    assert "not stalled" in response.json()["errors"]["__all__"][0]
+    assert fresh(job).status == JobStatus.RUNNING
+
+
+def test_a_job_from_before_progress_was_recorded_counts_from_its_start(world, settings):
+    settings.JOB_STALL_SECONDS = 300
+    job = left_running(import_job(world), silent_for=timedelta(hours=1))
+    with scopes_disabled():
+        Job.objects.filter(pk=job.pk).update(progress_at=None)
+    api = Api(world.api_key(world.paula, world.alpha))
+    assert api.get(f"/jobs/{job.pk}").json()["stalled"] is True
+    response = api.post(f"/jobs/{job.pk}/restart")
+    assert response.status_code == 202
+    assert response.json()["status"] == JobStatus.QUEUED
+    assert fresh(job).status == JobStatus.QUEUED
+
+
+def test_a_viewer_sees_the_notice_but_may_not_run_it_again(world, settings):
+    settings.JOB_STALL_SECONDS = 300
+    job = left_running(import_job(world), silent_for=timedelta(minutes=10))
+    viewer = user_create(email="viewer@kunde-eins.example", password="x" * 20)
+    membership_set(actor=Actor(user=world.olga), tenant=world.kunde1, user=viewer, role=Role.VIEWER)
+    client = world.client_for(viewer)
+    url = f"/t/{world.kunde1.slug}/contacts/jobs/{job.pk}/"
+    page = client.get(url).content.decode()
+    assert 'data-testid="job-stalled"' in page and 'data-testid="job-restart"' not in page
+    assert client.post(url + "restart/").status_code == 403
+    # The API calls the same service (a viewer cannot hold an API key).
+    with pytest.raises(PermissionDenied):
+        job_restart(actor=Actor(user=viewer), job=job)
+    assert fresh(job).status == JobStatus.RUNNING
+
+
+def test_a_stalled_copy_content_job_is_run_again_through_the_api_and_its_page(
+    world, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.JOB_STALL_SECONDS = 60
+    with scope(tenant=world.alpha.pk):
+        from mandant.content import services as content
+
+        item = content.item_create(
+            actor=Actor(user=world.paula),
+            tenant=world.alpha,
+            kind=ContentKind.TEXT_BLOCK,
+            name="Neustart",
+            html="<p>Neustart</p>",
+        )
+    with django_capture_on_commit_callbacks(execute=False):  # started; its worker then died
+        job = copying.copy_content_start(
+            actor=Actor(user=world.paula),
+            source=world.alpha,
+            item_ids=[item.pk],
+            all_descendants=True,
+        )
+    job = left_running(job, silent_for=timedelta(minutes=2))
+    with scopes_disabled():
+        Job.objects.filter(pk=job.pk).update(done=0)
+    page = world.client_for(world.paula).get(f"/t/{world.alpha.slug}/content/jobs/{job.pk}/")
+    text = page.content.decode()
+    assert 'data-testid="job-restart"' in text
+    assert f"/t/{world.alpha.slug}/content/jobs/{job.pk}/restart/" in text
+    api = Api(world.api_key(world.paula, world.alpha))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/jobs/{job.pk}/restart")
+    assert response.status_code == 202
+    job = fresh(job)
+    assert job.status == JobStatus.DONE and job.done == job.total > 0
+    with scopes_disabled():
+        assert ContentItem.objects.filter(key=item.key).exclude(tenant=world.alpha).count() == (
+            job.total
+        )
+    # The contacts page does not run a Copy Content job, and the other way round.
+    client = world.client_for(world.paula)
+    assert client.post(f"/t/{world.alpha.slug}/contacts/jobs/{job.pk}/restart/").status_code == 404
+
+
+@pytest.mark.parametrize("silent_minutes", [4, 6])
+def test_the_stall_threshold_is_the_setting(world, settings, silent_minutes):
+    settings.JOB_STALL_SECONDS = 300
+    job = left_running(import_job(world), silent_for=timedelta(minutes=silent_minutes))
+    api = Api(world.api_key(world.paula, world.alpha))
+    assert api.get(f"/jobs/{job.pk}").json()["stalled"] is (silent_minutes > 5)
