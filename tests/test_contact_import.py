@@ -490,8 +490,23 @@ def test_uploads_past_the_keeping_time_go_with_the_next_upload(world, settings):
         ImportFile.objects.filter(pk=recent.pk).update(
             created_at=timezone.now() - timedelta(days=6)
         )
+    # An old file whose job has not finished (here: its worker died) is still needed.
+    pending = upload(world.kunde1, "email\nwartet@x.de\n")
+    job = importing.import_start(
+        actor=Actor(user=world.paula),
+        tenant=world.kunde1,
+        grant=RoleGrant(role=Role.CUSTOMER_SERVICE, source=world.alpha),
+        upload=pending,
+        mapping={0: "email"},
+    )
+    with scopes_disabled():
+        ImportFile.objects.filter(pk=pending.pk).update(
+            created_at=timezone.now() - timedelta(days=30)
+        )
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
     upload(world.kunde2, "email\nnoch@x.de\n")
     with scopes_disabled():
+        assert ImportFile.objects.filter(pk=pending.pk).exists()
         assert not ImportFile.objects.filter(pk=old.pk).exists()
         assert not ImportFileChunk.objects.filter(file_id=old.pk).exists()
         assert ImportFile.objects.filter(pk=recent.pk).exists()

@@ -248,7 +248,16 @@ def _forget_old_uploads() -> None:
     of contacts is personal data, kept no longer than the import needs it."""
     days = int(getattr(settings, "CONTACT_IMPORT_KEEP_DAYS", 7))
     with scopes_disabled():
-        ImportFile.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).delete()
+        # A job not finished yet (queued, running, stalled) still needs its file.
+        needed = [
+            params.get("upload")
+            for params in Job.objects.filter(
+                kind=JobKind.CONTACT_IMPORT, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)
+            ).values_list("params", flat=True)
+        ]
+        ImportFile.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).exclude(
+            pk__in=[pk for pk in needed if isinstance(pk, int)]
+        ).delete()
 
 
 def upload_create(*, tenant: Tenant, name: str, data: bytes | IO[bytes]) -> ImportFile:
