@@ -2,8 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -11,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django_scopes import scope, scopes_disabled
@@ -22,7 +19,7 @@ from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, Deliver
 from mandant.contacts.models import Contact, ContactStatus, ListMembership
 from mandant.content import services as content
 from user_support import Api
-from worker import DATABASE_TASKS, IMMEDIATE_TASKS, run_worker_once
+from worker import DATABASE_TASKS, IMMEDIATE_TASKS, database_url, run_worker_once, worker_process
 
 N = 40
 
@@ -434,12 +431,6 @@ def test_the_send_button_is_missing_while_the_checklist_fails(world, ready, sett
 # --- the crash test --------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    db = django_settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _smtp_ports_of(pid: int, server_port: int) -> set[int]:
     """Local ports of the process's TCP connections to the SMTP server (from /proc)."""
     inodes = set()
@@ -458,22 +449,6 @@ def _smtp_ports_of(pid: int, server_port: int) -> set[int]:
     return ports
 
 
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            str(Path(sys.executable).with_name("mandant")),
-            "db_worker",
-            "--no-startup-delay",
-            "--no-reload",
-            "--interval",
-            "0.1",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
     world, monkeypatch, smtp, settings, tmp_path
@@ -490,7 +465,7 @@ def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
     campaign = ready_campaign(ready)
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "EMAIL_URL": smtp.url,
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         # The killed worker's claimed rows are taken over once their lease ends.
@@ -505,7 +480,10 @@ def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
     # the other connection's "250" could be on the wire at that moment, unread: a resend no
     # client can rule out (it made this test fail now and then on a busy machine).
     victim_env = {**env, "CAMPAIGN_SMTP_CONNECTIONS": "1"}
-    workers = [_worker(victim_env, tmp_path / "a.log"), _worker(env, tmp_path / "b.log")]
+    workers = [
+        worker_process(victim_env, tmp_path / "a.log"),
+        worker_process(env, tmp_path / "b.log"),
+    ]
     try:
         killed = threading.Event()
         victim = workers[0]
@@ -525,7 +503,7 @@ def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
         victim.wait(5)
         received_at_kill = len(smtp.handler.received)
         assert received_at_kill < 300, "the kill must land in the middle of the send"
-        workers.append(_worker(env, tmp_path / "c.log"))
+        workers.append(worker_process(env, tmp_path / "c.log"))
         deadline = time.monotonic() + 60
         while fresh(campaign).status != CampaignStatus.SENT and time.monotonic() < deadline:
             time.sleep(0.1)

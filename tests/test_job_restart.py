@@ -2,9 +2,13 @@
 its page and the API offer to run it again, to the roles that may start such a job, and only
 while it is stalled."""
 
+import os
+import signal
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
@@ -12,7 +16,7 @@ from mandant.accounts.roles import Role
 from mandant.accounts.services import membership_set, user_create
 from mandant.audit.models import AuditEntry
 from mandant.contacts import importing
-from mandant.contacts.models import Contact
+from mandant.contacts.models import ConsentRecord, Contact
 from mandant.content import copying
 from mandant.content.models import ContentItem, ContentKind
 from mandant.core.actor import Actor, RoleGrant
@@ -21,7 +25,7 @@ from mandant.jobs.models import Job, JobStatus
 from mandant.jobs.services import job_restart
 from mandant.tenants.models import Tenant
 from user_support import Api
-from worker import IMMEDIATE_TASKS
+from worker import DATABASE_TASKS, IMMEDIATE_TASKS, database_url, worker_process
 
 ROWS = "email,first_name\n" + "".join(f"p{i}@x.de,P{i}\n" for i in range(30))
 
@@ -182,3 +186,68 @@ def test_the_stall_threshold_is_the_setting(world, settings, silent_minutes):
     job = left_running(import_job(world), silent_for=timedelta(minutes=silent_minutes))
     api = Api(world.api_key(world.paula, world.alpha))
     assert api.get(f"/jobs/{job.pk}").json()["stalled"] is (silent_minutes > 5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_whose_worker_was_killed_is_finished_by_running_it_again(
+    world, settings, tmp_path
+):
+    """Real worker processes on PostgreSQL: SIGKILL in the middle of an import leaves the job
+    running and silent; once stalled it is run again through the API on a fresh worker, and
+    every row is imported once (the rows written before the kill get a second consent record,
+    as the docs say)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: worker processes share the test database")
+    settings.TASKS = DATABASE_TASKS
+    settings.JOB_STALL_SECONDS = 2
+    rows = 80_000
+    before = imported(world.kunde1), import_consents(world.kunde1)
+    data = "email,first_name\n" + "".join(f"k{i}@x.de,K{i}\n" for i in range(rows))
+    kept = importing.upload_create(tenant=world.kunde1, name="big.csv", data=data.encode())
+    job = importing.import_start(
+        actor=Actor(user=world.paula),
+        tenant=world.kunde1,
+        grant=RoleGrant(role=Role.CUSTOMER_SERVICE, source=world.alpha),
+        upload=kept,
+        mapping={0: "email", 1: "first_name"},
+        keep_valid=True,
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+    }
+    workers = [worker_process(env, tmp_path / "a.log")]
+    api = Api(world.api_key(world.paula, world.alpha))
+    try:
+        deadline = time.monotonic() + 60
+        while fresh(job).done == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(5)
+        at_kill = fresh(job)
+        assert at_kill.status == JobStatus.RUNNING and 0 < at_kill.done < rows
+        written = imported(world.kunde1) - before[0]
+        time.sleep(2.2)  # JOB_STALL_SECONDS without progress
+        assert api.get(f"/jobs/{job.pk}").json()["stalled"] is True
+        assert api.post(f"/jobs/{job.pk}/restart").status_code == 202
+        workers.append(worker_process(env, tmp_path / "b.log"))
+        deadline = time.monotonic() + 120
+        while not fresh(job).finished and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(5)
+    logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
+    job = fresh(job)
+    assert job.status == JobStatus.DONE, (job.error, logs)
+    assert (job.done, job.summary["imported"]) == (rows, rows)
+    assert imported(world.kunde1) - before[0] == rows
+    assert import_consents(world.kunde1) - before[1] == rows + written
+
+
+def import_consents(tenant: Tenant) -> int:
+    with scope(tenant=tenant.pk):
+        return ConsentRecord.objects.filter(tenant=tenant, source="import").count()

@@ -1,7 +1,12 @@
-"""Run the real ``db_worker`` in the test process: every queued task, then return."""
+"""Run the real ``db_worker``: in the test process (every queued task, then return), or as a
+process of its own against the test database (crash tests, PostgreSQL)."""
 
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 
 # settings.TASKS for a test: run each task when it is enqueued, or keep it in the database.
@@ -31,3 +36,27 @@ def run_worker_once() -> None:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def database_url() -> str:
+    """The test database as ``DATABASE_URL`` for a worker process (PostgreSQL)."""
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def worker_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A real ``mandant db_worker`` with ``env``, its output in ``log``."""
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            str(Path(sys.executable).with_name("mandant")),
+            "db_worker",
+            "--no-startup-delay",
+            "--no-reload",
+            "--interval",
+            "0.1",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
