@@ -19,7 +19,14 @@ from mandant.campaigns.models import Campaign, CampaignStatus, Delivery, Deliver
 from mandant.contacts.models import Contact, ContactStatus, ListMembership
 from mandant.content import services as content
 from user_support import Api
-from worker import DATABASE_TASKS, IMMEDIATE_TASKS, database_url, run_worker_once, worker_process
+from worker import (
+    DATABASE_TASKS,
+    IMMEDIATE_TASKS,
+    database_url,
+    kill_all,
+    run_worker_once,
+    worker_process,
+)
 
 N = 40
 
@@ -508,11 +515,7 @@ def test_a_worker_killed_mid_send_neither_duplicates_nor_skips(
         while fresh(campaign).status != CampaignStatus.SENT and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGKILL)
-                worker.wait(5)
-    logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
+        logs = kill_all(workers, tmp_path)
     assert fresh(campaign).status == CampaignStatus.SENT, logs
     counts = Counter(recipients_of(smtp))
     assert len(counts) == 300

@@ -25,7 +25,7 @@ from mandant.jobs.models import Job, JobStatus
 from mandant.jobs.services import job_restart
 from mandant.tenants.models import Tenant
 from user_support import Api
-from worker import DATABASE_TASKS, IMMEDIATE_TASKS, database_url, worker_process
+from worker import DATABASE_TASKS, IMMEDIATE_TASKS, database_url, kill_all, worker_process
 
 ROWS = "email,first_name\n" + "".join(f"p{i}@x.de,P{i}\n" for i in range(30))
 
@@ -236,11 +236,7 @@ def test_an_import_whose_worker_was_killed_is_finished_by_running_it_again(
         while not fresh(job).finished and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGKILL)
-                worker.wait(5)
-    logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
+        logs = kill_all(workers, tmp_path)
     job = fresh(job)
     assert job.status == JobStatus.DONE, (job.error, logs)
     assert (job.done, job.summary["imported"]) == (rows, rows)

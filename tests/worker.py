@@ -45,7 +45,9 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def worker_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def worker_process(
+    env: dict[str, str], log: Path, *, interval: float = 0.1
+) -> subprocess.Popen[bytes]:
     """A real ``mandant db_worker`` with ``env``, its output in ``log``."""
     return subprocess.Popen(  # noqa: S603 - our own command line
         [
@@ -54,9 +56,19 @@ def worker_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             "--no-startup-delay",
             "--no-reload",
             "--interval",
-            "0.1",
+            str(interval),
         ],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+
+
+def kill_all(workers: list[subprocess.Popen[bytes]], logs: Path) -> dict[str, str]:
+    """SIGKILL the worker processes still running; the end of each ``*.log`` in ``logs``, for
+    the failure message."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(5)
+    return {p.name: p.read_text(errors="replace")[-2000:] for p in logs.glob("*.log")}

@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.test_seed_flow import log_in
 from tests.campaign_support import ready_campaign, ready_tenant
 from tests.conftest import PASSWORD
-from tests.worker import DATABASE_TASKS, run_worker_once
+from tests.worker import DATABASE_TASKS, run_worker_once, worker_process
 
 from mandant.campaigns.models import Campaign, CampaignStatus
 
@@ -55,19 +54,7 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = log
         if env is not None:
-            self.process = subprocess.Popen(  # noqa: S603 - our own command line
-                [
-                    str(Path(sys.executable).with_name("mandant")),
-                    "db_worker",
-                    "--no-startup-delay",
-                    "--no-reload",
-                    "--interval",
-                    "0.2",
-                ],
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
+            self.process = worker_process(env, log, interval=0.2)
 
     def kick(self) -> None:
         """Without a worker process: run every task that is due now."""
