@@ -284,6 +284,18 @@ def test_an_edit_of_the_content_during_the_send_reaches_no_recipient(
     assert len(bodies) == 12
     assert all("Sommerschlussverkauf" in b and "Viele Grüße" not in b for b in bodies)
 
+    # The preview of the sent campaign shows it as sent, both parts; a draft's, as it is now.
+    client = world.client_for(ready.admin)
+    base = f"/t/{ready.tenant.slug}/campaigns/"
+    page = client.get(f"{base}{campaign.pk}/preview/").content.decode()
+    html = client.get(f"{base}{campaign.pk}/render/").content.decode()
+    assert 'data-testid="preview-as-sent"' in page and "Viele Grüße aus Berlin" in page
+    assert "Viele Grüße aus Berlin" in html and "Sommerschlussverkauf" not in html
+    draft = ready_campaign(ready, name="Entwurf")
+    page = client.get(f"{base}{draft.pk}/preview/").content.decode()
+    html = client.get(f"{base}{draft.pk}/render/").content.decode()
+    assert 'data-testid="preview-as-sent"' not in page and "Sommerschlussverkauf" in html
+
 
 def body_text(data: bytes) -> str:
     parts = parse(data).walk()

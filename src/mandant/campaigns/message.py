@@ -184,6 +184,7 @@ class MessageSkeleton:
     token_key: bytes = b""
     webversion_prefix: tuple[str, str] = ("", "")
     tracked: bool = False
+    frozen: bool = False  # the parts are the ones frozen when the send started (SentContent)
     signer: PreparedSigner | None = None  # loaded when the first message is signed
     # The unencoded parts (the HTML as sent: links tracked when tracked), for the preview.
     rendered: dict[str, str] = field(default_factory=dict)
@@ -390,14 +391,14 @@ def live_sending_parts(campaign: Campaign) -> tuple[dict[str, str], bool]:
     return parts, tracked
 
 
-def sending_parts(campaign: Campaign) -> tuple[dict[str, str], bool]:
-    """(parts, tracked) the campaign sends: frozen when its send started (SentContent), live
-    before (drafts, test sends, a scheduled campaign not yet started)."""
-    frozen = None
-    if campaign.status != CampaignStatus.DRAFT:
-        frozen = SentContent.objects.filter(campaign_id=campaign.pk).first()
+def frozen_parts(campaign: Campaign) -> tuple[dict[str, str], bool] | None:
+    """(parts, tracked) as frozen when the campaign's send started (SentContent); None before
+    (drafts, test sends, a scheduled campaign not yet started), which send the live parts."""
+    if campaign.status == CampaignStatus.DRAFT:
+        return None
+    frozen = SentContent.objects.filter(campaign_id=campaign.pk).first()
     if frozen is None:
-        return live_sending_parts(campaign)
+        return None
     parts = {
         "subject": frozen.subject,
         "preheader": frozen.preheader,
@@ -417,7 +418,8 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     alias = campaign.sender_alias or (identity.alias if identity else "") or tenant.name
     reply_to = campaign.reply_to or (identity.reply_to if identity else "")
     domain = signing_domain_for(tenant, from_address) if from_address else None
-    parts, tracked = sending_parts(campaign)
+    frozen = frozen_parts(campaign)
+    parts, tracked = frozen if frozen is not None else live_sending_parts(campaign)
     boundary = f"=_mandant_{uuid.uuid4().hex}"
     head_lines = [
         f"From: {encode_header_value(alias, charset)} <{from_address}>",
@@ -458,6 +460,7 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         if needs_token
         else ("", ""),
         tracked=tracked,
+        frozen=frozen is not None,
     )
 
 

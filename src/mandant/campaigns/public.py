@@ -125,7 +125,7 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def web_version(request: HttpRequest, token: str) -> HttpResponse:
     """The HTML part of the mail, personalised for the recipient the token names: from the
-    content frozen when the send started (message.sending_parts), so it reads as the mail did
+    content frozen when the send started (message.frozen_parts), so it reads as the mail did
     and the request writes nothing; a draft's test send shows the draft as it is now. A contact
     deleted since is a 404."""
     tenant_id, campaign_id, contact_id = _recipient(token)

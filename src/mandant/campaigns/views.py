@@ -2,6 +2,7 @@
 
 import html as html_lib
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +23,7 @@ from mandant.campaigns.message import (
     build_campaign_message,
     personal_values,
     render_parts,
+    site_url,
     split_personal,
 )
 from mandant.campaigns.models import Campaign, CampaignStatus
@@ -370,6 +372,7 @@ def campaign_preview(request: TenantRequest, campaign_id: int) -> HttpResponse:
             "subject": skeleton.subject.fill(values),
             "preheader": skeleton.rendered["preheader"],
             "text": skeleton.text.fill(values),
+            "frozen": skeleton.frozen,
         },
     )
 
@@ -380,13 +383,21 @@ def campaign_preview(request: TenantRequest, campaign_id: int) -> HttpResponse:
 def campaign_render(request: TenantRequest, campaign_id: int) -> HttpResponse:
     """The preview document, for ``<iframe sandbox>`` on the preview page only."""
     campaign = _campaign(request, campaign_id)
-    parts = render_parts(campaign, asset_url=inline_images_for(request.tenant))
     skeleton = build_campaign_message(campaign)
     values = personal_values(skeleton, _preview_contact(request))
     values["unsubscribe_url"] = "#unsubscribe"
     escaped = {k: html_lib.escape(v) for k, v in values.items()}
-    document = split_personal(parts["html"], escape=True).fill(escaped)
+    if skeleton.frozen:
+        # As sent: its images are the public image route's URLs, on SITE_URL.
+        document = skeleton.html.fill(escaped)
+        site = urlsplit(site_url("/"))
+        origin = f"{site.scheme}://{site.netloc}" if site.netloc else ""
+        csp = PREVIEW_CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}".strip())
+    else:
+        parts = render_parts(campaign, asset_url=inline_images_for(request.tenant))
+        document = split_personal(parts["html"], escape=True).fill(escaped)
+        csp = PREVIEW_CSP
     response = HttpResponse(document, content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = PREVIEW_CSP
+    response["Content-Security-Policy"] = csp
     response["Cache-Control"] = "private, no-cache"
     return response
