@@ -6,10 +6,13 @@ The streaming tests shrink ``READ_CHUNK`` (bytes read from the stored file at a 
 import io
 import tracemalloc
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models.functions import Length
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -341,6 +344,20 @@ def test_progress_is_written_per_interval_not_per_row(world, monkeypatch):
     assert job.done == job.total == 100
 
 
+def test_progress_is_a_sign_of_life_through_invalid_rows_too(world, monkeypatch):
+    """A long run of invalid rows fills no batch; the job still writes its progress (and with
+    it ``progress_at``), so it does not look stalled (jobs.services.job_restart)."""
+    monkeypatch.setattr(importing, "BATCH", 10)
+    monkeypatch.setattr(importing, "PROGRESS_EVERY", 0.0)
+    rows = "\n".join(f"kaputt{i}" for i in range(100))
+    job = run(world, world.kunde1, upload(world.kunde1, "email\n" + rows + "\n"), keep_valid=True)
+    assert job.summary["invalid"] == 100
+    with CaptureQueriesContext(connection) as ctx:
+        run(world, world.kunde1, upload(world.kunde1, "email\n" + rows + "\n"), keep_valid=True)
+    progress = [q["sql"] for q in ctx.captured_queries if '"progress_at" =' in q["sql"]]
+    assert len(progress) >= 10
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -511,3 +528,62 @@ def test_uploads_past_the_keeping_time_go_with_the_next_upload(world, settings):
         assert not ImportFileChunk.objects.filter(file_id=old.pk).exists()
         assert ImportFile.objects.filter(pk=recent.pk).exists()
     assert b"".join(importing.stored_chunks(recent.pk)) == b"email\nneu@x.de\n"
+    # The daily command does the same without an upload.
+    with scopes_disabled():
+        ImportFile.objects.filter(pk=recent.pk).update(
+            created_at=timezone.now() - timedelta(days=8)
+        )
+    out = io.StringIO()
+    call_command("contacts", "purge-uploads", stdout=out)
+    assert out.getvalue().strip() == "1 uploaded files removed"
+    with scopes_disabled():
+        assert not ImportFile.objects.filter(pk=recent.pk).exists()
+        assert ImportFile.objects.filter(pk=pending.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_kept_uploads_into_chunks_and_back(world, monkeypatch):
+    """0004 on uploads kept in the old column: read in pieces, stored as chunk rows; old ones
+    no unfinished job needs are removed; migrating back joins the chunks again."""
+    migration = import_module("mandant.contacts.migrations.0004_import_file_chunks")
+    monkeypatch.setattr(migration, "CHUNK", 10)
+    monkeypatch.setattr(migration, "MAX_READS", 3)  # pieces of several chunks each
+    before, after = ("contacts", "0003_consent_signup_ip"), ("contacts", "0004_import_file_chunks")
+    MigrationExecutor(connection).migrate([before])
+    data = b"email\n" + b"".join(f"m{i}@x.de\n".encode() for i in range(40))
+    table = connection.ops.quote_name("contacts_importfile")
+    month_ago = timezone.now() - timedelta(days=30)
+
+    def old_style(created_at) -> int:  # type: ignore[no-untyped-def]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (tenant_id, name, data, encoding, delimiter, created_at) "  # noqa: S608
+                "VALUES (%s, 'c.csv', %s, 'utf-8', ',', %s)",
+                [world.kunde1.pk, data, created_at],
+            )
+            cursor.execute(f"SELECT max(id) FROM {table}")  # noqa: S608
+            return int(cursor.fetchone()[0])
+
+    recent, needed = old_style(timezone.now()), old_style(month_ago)
+    old_style(month_ago)  # no job needs it: removed
+    with scopes_disabled():
+        Job.objects.create(
+            tenant=world.kunde1,
+            kind="contact_import",
+            status=JobStatus.RUNNING,
+            params={"upload": needed},
+        )
+    MigrationExecutor(connection).migrate([after])
+    for kept in (recent, needed):
+        assert b"".join(importing.stored_chunks(kept)) == data
+        sizes = ImportFileChunk.objects.filter(file_id=kept).values_list(Length("data"), flat=True)
+        assert set(sizes) - {len(data) % 10} == {10}
+    with scopes_disabled():
+        assert set(ImportFile.objects.values_list("pk", flat=True)) == {recent, needed}
+        assert ImportFile.objects.get(pk=recent).size == len(data)
+    MigrationExecutor(connection).migrate([before])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT data FROM {table} WHERE id = %s", [recent])  # noqa: S608
+        assert bytes(cursor.fetchone()[0]) == data
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

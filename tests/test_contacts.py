@@ -222,12 +222,19 @@ def test_contact_list_search_filter_and_export(world):
 def test_import_wizard_dry_run_start_job_and_errors(world, django_capture_on_commit_callbacks):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from mandant.contacts.models import ImportFile
     from mandant.jobs.models import Job
 
     tenant = world.kunde1
     client = world.client_for(world.carl)
     base = f"/t/{tenant.slug}/contacts/"
     assert client.post(base + "import/", {}).status_code == 422
+    # A row the CSV reader refuses: the upload page says so (422), nothing is kept.
+    huge = b"email,notes\na@x.de," + b"x" * 200_000 + b"\n"
+    refused = client.post(base + "import/", {"file": SimpleUploadedFile("h.csv", huge)})
+    assert refused.status_code == 422 and b"not a readable CSV" in refused.content
+    with scope(tenant=tenant.pk):
+        assert not ImportFile.objects.filter(tenant=tenant).exists()
     csv = "E-Mail;Vorname;Kundennr\nA@x.de;Anna;1\nkaputt;B;2\n"
     response = client.post(base + "import/", {"file": SimpleUploadedFile("k.csv", csv.encode())})
     assert response.status_code == 302
@@ -254,6 +261,8 @@ def test_import_wizard_dry_run_start_job_and_errors(world, django_capture_on_com
     page = client.get(job_url)
     assert page.status_code == 200 and b"data-job-status-url" in page.content
     assert client.get(job_url + "status/").json()["status"] == "done"
+    # The Copy Content job pages do not show an import job (each kind has its own).
+    assert client.get(f"/t/{tenant.slug}/content/jobs/{job.pk}/").status_code == 404
     errors = client.get(job_url + "errors.csv").content.decode()
     assert errors.splitlines() == ["line,email,error", "3,kaputt,Enter a valid e-mail address."]
 

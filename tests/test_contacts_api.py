@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 from tests.user_support import IMMEDIATE_TASKS
 
-from mandant.contacts.models import Contact
+from mandant.contacts.models import Contact, ImportFile
 from mandant.contacts.services import contact_create
 
 API = "/api/v1"
@@ -83,11 +83,23 @@ def test_import_starts_a_job(world, api, django_capture_on_commit_callbacks):
     assert job["done"] == job["total"] == 2
     with scope(tenant=t):
         assert Contact.objects.filter(tenant_id=t).count() == 2
+    with scopes_disabled():
+        kept = ImportFile.objects.count()
     no_email = api.upload(
         f"/tenants/{t}/contacts/import",
         {"file": SimpleUploadedFile("c.csv", b"name\nx\n", content_type="text/csv")},
     )
     assert no_email.status_code == 422
+    # A row the CSV reader refuses (a field over its limit) is a 422 too, not a 500.
+    huge = b"email,notes\na@x.de," + b"x" * 200_000 + b"\n"
+    unreadable = api.upload(
+        f"/tenants/{t}/contacts/import",
+        {"file": SimpleUploadedFile("c.csv", huge, content_type="text/csv")},
+    )
+    assert unreadable.status_code == 422
+    assert "not a readable CSV" in unreadable.json()["errors"]["file"][0]
+    with scopes_disabled():  # a refused file is not kept
+        assert ImportFile.objects.count() == kept
 
 
 def test_other_tenants_are_404(world, api):

@@ -18,6 +18,7 @@ from mandant.audit.models import AuditEntry
 from mandant.contacts import importing
 from mandant.contacts.models import ConsentRecord, Contact
 from mandant.content import copying
+from mandant.content import services as content
 from mandant.content.models import ContentItem, ContentKind
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import PermissionDenied
@@ -136,14 +137,10 @@ def test_a_viewer_sees_the_notice_but_may_not_run_it_again(world, settings):
     assert fresh(job).status == JobStatus.RUNNING
 
 
-def test_a_stalled_copy_content_job_is_run_again_through_the_api_and_its_page(
-    world, settings, django_capture_on_commit_callbacks
-):
-    settings.TASKS = IMMEDIATE_TASKS
-    settings.JOB_STALL_SECONDS = 60
+def stalled_copy_job(world, capture) -> tuple[ContentItem, Job]:  # type: ignore[no-untyped-def]
+    """A Copy Content job of one text block from alpha to its sub-tenants, started, whose
+    worker then died before finishing any target."""
     with scope(tenant=world.alpha.pk):
-        from mandant.content import services as content
-
         item = content.item_create(
             actor=Actor(user=world.paula),
             tenant=world.alpha,
@@ -151,7 +148,7 @@ def test_a_stalled_copy_content_job_is_run_again_through_the_api_and_its_page(
             name="Neustart",
             html="<p>Neustart</p>",
         )
-    with django_capture_on_commit_callbacks(execute=False):  # started; its worker then died
+    with capture(execute=False):  # the task is not run
         job = copying.copy_content_start(
             actor=Actor(user=world.paula),
             source=world.alpha,
@@ -161,6 +158,15 @@ def test_a_stalled_copy_content_job_is_run_again_through_the_api_and_its_page(
     job = left_running(job, silent_for=timedelta(minutes=2))
     with scopes_disabled():
         Job.objects.filter(pk=job.pk).update(done=0)
+    return item, job
+
+
+def test_a_stalled_copy_content_job_is_run_again_through_the_api_and_its_page(
+    world, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS = IMMEDIATE_TASKS
+    settings.JOB_STALL_SECONDS = 60
+    item, job = stalled_copy_job(world, django_capture_on_commit_callbacks)
     page = world.client_for(world.paula).get(f"/t/{world.alpha.slug}/content/jobs/{job.pk}/")
     text = page.content.decode()
     assert 'data-testid="job-restart"' in text
@@ -178,6 +184,22 @@ def test_a_stalled_copy_content_job_is_run_again_through_the_api_and_its_page(
     # The contacts page does not run a Copy Content job, and the other way round.
     client = world.client_for(world.paula)
     assert client.post(f"/t/{world.alpha.slug}/contacts/jobs/{job.pk}/restart/").status_code == 404
+
+
+def test_a_copy_job_is_not_run_again_once_the_feature_has_ended(
+    world, settings, django_capture_on_commit_callbacks
+):
+    settings.JOB_STALL_SECONDS = 60
+    _item, job = stalled_copy_job(world, django_capture_on_commit_callbacks)
+    world.set_version(world.alpha, "BASIC")  # Copy Content is no longer part of it
+    api = Api(world.api_key(world.paula, world.alpha))
+    response = api.post(f"/jobs/{job.pk}/restart")
+    assert response.status_code == 403 and "Copy Content" in response.json()["detail"]
+    page = world.client_for(world.paula).post(
+        f"/t/{world.alpha.slug}/content/jobs/{job.pk}/restart/", follow=True
+    )
+    assert "Copy Content is not active" in page.content.decode()
+    assert fresh(job).status == JobStatus.RUNNING
 
 
 @pytest.mark.parametrize("silent_minutes", [4, 6])

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django_scopes import scope
@@ -174,7 +175,11 @@ def import_contacts(
     file: File[UploadedFile],
     keep_valid: bool = False,
 ) -> Status[JobStartedOut]:
-    with tenant_scope(request, tenant_id, Action.CONTACT_IMPORT) as (tenant, grant):
+    # One transaction: a file the import refuses (no e-mail column, …) is not kept.
+    with (
+        tenant_scope(request, tenant_id, Action.CONTACT_IMPORT) as (tenant, grant),
+        transaction.atomic(),
+    ):
         upload = importing.upload_create(tenant=tenant, name=file.name or "", data=file)
         header, _preview = importing.header_and_preview(upload)
         job = importing.import_start(

@@ -243,9 +243,10 @@ def _full_chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
             return
 
 
-def _forget_old_uploads() -> None:
+def uploads_purge() -> int:
     """Uploads past ``CONTACT_IMPORT_KEEP_DAYS`` (of every tenant) go with their chunks: a file
-    of contacts is personal data, kept no longer than the import needs it."""
+    of contacts is personal data, kept no longer than the import needs it. Run daily
+    (``mandant contacts purge-uploads``) and with every upload. Returns the files removed."""
     days = int(getattr(settings, "CONTACT_IMPORT_KEEP_DAYS", 7))
     with scopes_disabled():
         # A job not finished yet (queued, running, stalled) still needs its file.
@@ -255,9 +256,12 @@ def _forget_old_uploads() -> None:
                 kind=JobKind.CONTACT_IMPORT, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)
             ).values_list("params", flat=True)
         ]
-        ImportFile.objects.filter(created_at__lt=timezone.now() - timedelta(days=days)).exclude(
-            pk__in=[pk for pk in needed if isinstance(pk, int)]
-        ).delete()
+        _deleted, by_model = (
+            ImportFile.objects.filter(created_at__lt=timezone.now() - timedelta(days=days))
+            .exclude(pk__in=[pk for pk in needed if isinstance(pk, int)])
+            .delete()
+        )
+    return by_model.get(ImportFile._meta.label, 0)
 
 
 def upload_create(*, tenant: Tenant, name: str, data: bytes | IO[bytes]) -> ImportFile:
@@ -287,13 +291,11 @@ def upload_create(*, tenant: Tenant, name: str, data: bytes | IO[bytes]) -> Impo
         raise ValidationError({"file": _("Unknown character set.")}) from None
     first_line = head.splitlines()[0] if head.splitlines() else ""
     delimiter = detect_delimiter(first_line)
-    try:
-        header = next(open_rows(start, encoding, delimiter), [])
-    except (csv.Error, UnicodeDecodeError):
-        raise ValidationError({"file": _("The file is not a readable CSV file.")}) from None
+    # What the wizard will show must be readable: the header and the preview rows.
+    header, _preview = _header_and_preview(open_rows(start, encoding, delimiter))
     if not [h for h in header if h.strip()]:
         raise ValidationError({"file": _("The first row must name the columns.")})
-    _forget_old_uploads()
+    uploads_purge()
     with scope(tenant=tenant.pk), transaction.atomic():
         kept = ImportFile.objects.create(
             tenant=tenant, name=name[:255], encoding=encoding, delimiter=delimiter
@@ -310,14 +312,21 @@ def upload_create(*, tenant: Tenant, name: str, data: bytes | IO[bytes]) -> Impo
 
 
 def header_and_preview(upload: ImportFile) -> tuple[list[str], list[list[str]]]:
-    """The header and the first rows (reads only the first chunk or two of the file)."""
-    rows = stored_rows(upload)
-    header: list[str] = next(rows, [])
-    preview: list[list[str]] = []
-    for row in rows:
-        preview.append(row)
-        if len(preview) >= PREVIEW_ROWS:
-            break
+    """The header and the first rows (reads only the first chunk or two of the file);
+    ValidationError on ``file`` when they cannot be read."""
+    return _header_and_preview(stored_rows(upload))
+
+
+def _header_and_preview(rows: Any) -> tuple[list[str], list[list[str]]]:
+    try:
+        header: list[str] = next(rows, [])
+        preview: list[list[str]] = []
+        for row in rows:
+            preview.append(row)
+            if len(preview) >= PREVIEW_ROWS:
+                break
+    except (csv.Error, UnicodeDecodeError):
+        raise ValidationError({"file": _("The file is not a readable CSV file.")}) from None
     return header, preview
 
 
@@ -526,10 +535,14 @@ def scan(
         result.rows += 1
         if isinstance(record, str):
             result.add_error(line, raw, record)
+            if progress is not None and not result.rows % BATCH:
+                progress(result.rows)  # a sign of life through long runs of invalid rows
             continue
         result.valid += 1
         if not seen.add(record.email):
             result.duplicates += 1
+            if progress is not None and not result.rows % BATCH:
+                progress(result.rows)  # and of duplicates, which fill no batch
             continue
         batch.append(record.email)
         if len(batch) >= BATCH:
@@ -717,6 +730,8 @@ def write(
         result.rows += 1
         if isinstance(record, str):
             result.add_error(line, raw, record)
+            if progress is not None and not result.rows % BATCH:
+                progress(result.rows)  # a sign of life through long runs of invalid rows
             continue
         result.valid += 1
         if seen.add(record.email):

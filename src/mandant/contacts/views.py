@@ -125,7 +125,11 @@ def _upload(request: TenantRequest, upload_id: int) -> ImportFile:
 @require_http_methods(["GET", "POST"])
 def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
     upload = _upload(request, upload_id)
-    header, preview = importing.header_and_preview(upload)
+    try:
+        header, preview = importing.header_and_preview(upload)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+        return render(request, "contacts/import_upload.html", {"error": error}, status=422)
     guessed = importing.guess_mapping(header)
     mapping: dict[Any, Any] = guessed
     errors: list[str] = []
@@ -173,9 +177,12 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
 
 def _job(request: TenantRequest, job_id: int) -> Job:
     try:
-        return job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
+        job = job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
     except NotFound:
         raise Http404 from None
+    if job.kind != JobKind.CONTACT_IMPORT:  # the other kind has pages of its own
+        raise Http404
+    return job
 
 
 @tenant_view(Action.CONTACT_VIEW)

@@ -137,9 +137,12 @@ def copy_content(request: TenantRequest) -> HttpResponse:
 
 def _job(request: TenantRequest, job_id: int) -> Job:
     try:
-        return job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
+        job = job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
     except NotFound:
         raise Http404 from None
+    if job.kind != JobKind.COPY_CONTENT:  # the other kind has pages of its own
+        raise Http404
+    return job
 
 
 @tenant_view(Action.CONTENT_VIEW)

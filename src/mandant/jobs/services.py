@@ -16,6 +16,7 @@ from django_scopes import scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
 from mandant.audit.services import audit_record
+from mandant.billing.features import require_feature
 from mandant.core.actor import Actor
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.jobs.models import Job, JobKind, JobStatus
@@ -27,6 +28,9 @@ RESTART_ACTION = {
     JobKind.COPY_CONTENT: Action.CONTENT_COPY,
     JobKind.CONTACT_IMPORT: Action.CONTACT_IMPORT,
 }
+# The paid feature a kind needs when it starts, checked again when it runs again (the add-on
+# may have ended in between).
+FEATURE = {JobKind.COPY_CONTENT: "copy_content"}
 # The task that runs each kind (called with the job's id).
 TASK = {
     JobKind.COPY_CONTENT: "mandant.content.tasks.copy_content",
@@ -40,8 +44,11 @@ def job_restart(*, actor: Actor, job: Job) -> Job:
     grant = effective_grant(actor, job.tenant)
     if grant is None:
         raise NotFound
-    if not role_allows(grant.role, RESTART_ACTION[JobKind(job.kind)]):
+    kind = JobKind(job.kind)
+    if not role_allows(grant.role, RESTART_ACTION[kind]):
         raise PermissionDenied(_("Your role does not allow this."))
+    if kind in FEATURE:
+        require_feature(job.tenant, FEATURE[kind])
     with transaction.atomic(), scopes_disabled():
         # One statement decides: two users pressing the button queue the job once.
         changed = Job.objects.filter(stalled_filter(), pk=job.pk).update(
@@ -53,7 +60,7 @@ def job_restart(*, actor: Actor, job: Job) -> Job:
                 code="not_stalled",
             )
         audit_record(actor=actor, action="job.restart", tenant=job.tenant, grant=grant, obj=job)
-        task = import_string(TASK[JobKind(job.kind)])
+        task = import_string(TASK[kind])
         transaction.on_commit(lambda: task.enqueue(job.pk))
     job.refresh_from_db()
     return job

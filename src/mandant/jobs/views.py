@@ -5,7 +5,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
@@ -49,6 +48,8 @@ def restart_and_show(request: TenantRequest, job_id: int, kind: JobKind, page: s
         job_restart(actor=request.actor, job=job)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    except PermissionDenied:
-        raise DjangoPermissionDenied from None
+    except PermissionDenied as exc:
+        # The role was checked by the view's decorator: what is left is a feature that has
+        # ended (Copy Content), which the message names.
+        messages.error(request, str(exc.message))
     return redirect(page, request.tenant.slug, job.pk)
