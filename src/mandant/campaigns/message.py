@@ -399,13 +399,7 @@ def frozen_parts(campaign: Campaign) -> tuple[dict[str, str], bool] | None:
     frozen = SentContent.objects.filter(campaign_id=campaign.pk).first()
     if frozen is None:
         return None
-    parts = {
-        "subject": frozen.subject,
-        "preheader": frozen.preheader,
-        "html": frozen.html,
-        "text": frozen.text,
-    }
-    return parts, frozen.tracked
+    return {name: getattr(frozen, name) for name in SentContent.PARTS}, frozen.tracked
 
 
 def build_campaign_message(campaign: Campaign) -> MessageSkeleton:

@@ -133,6 +133,9 @@ class SentContent(models.Model):
     tracked = models.BooleanField(default=False)
     frozen_at = models.DateTimeField(auto_now_add=True)
 
+    # The rendered parts it keeps, by the names message.render_parts gives them.
+    PARTS = ("subject", "preheader", "html", "text")
+
     objects: models.Manager["SentContent"] = ScopedManager(tenant="tenant")
 
     def __str__(self) -> str:

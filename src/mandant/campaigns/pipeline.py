@@ -112,11 +112,8 @@ def freeze_content(campaign: Campaign) -> None:
             SentContent(
                 campaign=campaign,
                 tenant_id=campaign.tenant_id,
-                subject=parts["subject"],
-                preheader=parts["preheader"],
-                html=parts["html"],
-                text=parts["text"],
                 tracked=tracked,
+                **{name: parts[name] for name in SentContent.PARTS},
             )
         ],
         ignore_conflicts=True,
@@ -239,10 +236,8 @@ def _sweep_later(campaign_id: int) -> None:
                     filter=Q(status=DeliveryStatus.RETRY, claimed_until__isnull=True),
                 ),
             )
-            moments = [
-                *([found["lease"] + timedelta(seconds=1)] if found["lease"] else []),
-                *([found["retry"]] if found["retry"] else []),
-            ]
+            lease_end = found["lease"] and found["lease"] + timedelta(seconds=1)
+            moments = [moment for moment in (lease_end, found["retry"]) if moment]
             if not moments:
                 return
             at = max(now, min(moments))

@@ -32,7 +32,7 @@ from mandant.campaigns.statistics import campaign_statistics, statistics_bars
 from mandant.contacts.models import Contact
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import live_items_of_kind
-from mandant.content.views import PREVIEW_CSP, inline_images_for
+from mandant.content.views import PREVIEW_CSP, inline_images_for, preview_csp
 from mandant.core.errors import NotFound
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
 
@@ -392,7 +392,7 @@ def campaign_render(request: TenantRequest, campaign_id: int) -> HttpResponse:
         document = skeleton.html.fill(escaped)
         site = urlsplit(site_url("/"))
         origin = f"{site.scheme}://{site.netloc}" if site.netloc else ""
-        csp = PREVIEW_CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}".strip())
+        csp = preview_csp(origin)
     else:
         parts = render_parts(campaign, asset_url=inline_images_for(request.tenant))
         document = split_personal(parts["html"], escape=True).fill(escaped)

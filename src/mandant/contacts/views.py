@@ -42,8 +42,8 @@ from mandant.contacts.unsubscribe import read_token
 from mandant.core.errors import NotFound
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
 from mandant.jobs.models import Job, JobKind
-from mandant.jobs.selectors import job_as_dict, job_get_for_actor
-from mandant.jobs.views import restart_and_show, stalled_context
+from mandant.jobs.selectors import job_as_dict
+from mandant.jobs.views import job_for_page, restart_and_show, stalled_context
 from mandant.notices.services import supported_language
 from mandant.tenants.models import Tenant
 
@@ -176,13 +176,7 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
 
 
 def _job(request: TenantRequest, job_id: int) -> Job:
-    try:
-        job = job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
-    except NotFound:
-        raise Http404 from None
-    if job.kind != JobKind.CONTACT_IMPORT:  # the other kind has pages of its own
-        raise Http404
-    return job
+    return job_for_page(request, job_id, JobKind.CONTACT_IMPORT)
 
 
 @tenant_view(Action.CONTACT_VIEW)

@@ -19,11 +19,10 @@ from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
 from mandant.jobs.models import Job, JobKind
 from mandant.jobs.selectors import (
     job_as_dict,
-    job_get_for_actor,
     job_list,
     job_results,
 )
-from mandant.jobs.views import restart_and_show, stalled_context
+from mandant.jobs.views import job_for_page, restart_and_show, stalled_context
 
 TARGET_CHOICES_LIMIT = 500
 # The chosen items listed by name on the form (all of them are copied either way).
@@ -136,13 +135,7 @@ def copy_content(request: TenantRequest) -> HttpResponse:
 
 
 def _job(request: TenantRequest, job_id: int) -> Job:
-    try:
-        job = job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
-    except NotFound:
-        raise Http404 from None
-    if job.kind != JobKind.COPY_CONTENT:  # the other kind has pages of its own
-        raise Http404
-    return job
+    return job_for_page(request, job_id, JobKind.COPY_CONTENT)
 
 
 @tenant_view(Action.CONTENT_VIEW)

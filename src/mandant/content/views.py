@@ -45,9 +45,17 @@ from mandant.tenants.models import Tenant
 LIBRARY_PAGE_SIZE = 50
 # Images listed with their ``asset:`` address beside an HTML field.
 IMAGES_LISTED = 100
+
+
 # The preview document may show inline styles and images of this site, nothing else: no
 # scripts, no forms, no plugins, an origin of its own (sandbox), whatever the HTML contains.
-PREVIEW_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+def preview_csp(image_origin: str = "") -> str:
+    """The policy of a sandboxed preview document; images from ``image_origin`` too, if given."""
+    images = " ".join(filter(None, ["'self' data:", image_origin]))
+    return f"sandbox; default-src 'none'; img-src {images}; style-src 'unsafe-inline'"
+
+
+PREVIEW_CSP = preview_csp()
 NEW_ITEM_TITLES = {
     ContentKind.TEMPLATE: gettext_lazy("New template"),
     ContentKind.TEXT_BLOCK: gettext_lazy("New text block"),

@@ -35,15 +35,22 @@ def stalled_context(request: TenantRequest, job: Job, restart_url_name: str) -> 
     }
 
 
-def restart_and_show(request: TenantRequest, job_id: int, kind: JobKind, page: str) -> HttpResponse:
-    """Queue the job again (POST) and go back to its page ``page`` (a URL name), with the
-    reason as a message when it is not stalled."""
+def job_for_page(request: TenantRequest, job_id: int, kind: JobKind) -> Job:
+    """The job of the page's tenant the user may see, of the page's kind (each kind has pages
+    of its own); else 404."""
     try:
         job = job_get_for_actor(request.actor, pk=job_id, tenant=request.tenant)
     except NotFound:
         raise Http404 from None
     if job.kind != kind:
         raise Http404
+    return job
+
+
+def restart_and_show(request: TenantRequest, job_id: int, kind: JobKind, page: str) -> HttpResponse:
+    """Queue the job again (POST) and go back to its page ``page`` (a URL name), with the
+    reason as a message when it is not stalled."""
+    job = job_for_page(request, job_id, kind)
     try:
         job_restart(actor=request.actor, job=job)
     except ValidationError as exc:
