@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import translation
 from tests.smtp_sink import SmtpServer, smtp_server
 
 from mandant.accounts.models import User
@@ -63,6 +65,14 @@ class World:
 def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
     # argon2 is the production hasher (tested in test_accounts); MD5 keeps the suite quick.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    # Middleware activates a request's language for the thread and leaves it active, as Django
+    # does; without this a German request in one test would make the next one run in German.
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 @pytest.fixture
