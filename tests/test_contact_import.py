@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from import_support import queued_import
 from mandant.accounts.roles import Role
 from mandant.contacts import importing
 from mandant.contacts.models import ConsentRecord, Contact, ImportFile, ImportFileChunk
@@ -324,15 +325,7 @@ def test_progress_is_written_per_interval_not_per_row(world, monkeypatch):
     monkeypatch.setattr(importing, "BATCH", 10)
     monkeypatch.setattr(importing, "PROGRESS_EVERY", 0.0)  # every batch
     rows = "\n".join(f"user{i}@x.de" for i in range(100))
-    kept = upload(world.kunde1, "email\n" + rows + "\n")
-    header, _p = importing.header_and_preview(kept)
-    job = importing.import_start(
-        actor=Actor(user=world.paula),
-        tenant=world.kunde1,
-        grant=RoleGrant(role=Role.CUSTOMER_SERVICE, source=world.alpha),
-        upload=kept,
-        mapping=importing.guess_mapping(header),
-    )
+    job = queued_import(world, "email\n" + rows + "\n")
     assert job.total == 100
     table = Job._meta.db_table
     with CaptureQueriesContext(connection) as ctx:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from import_support import queued_import
 from mandant.accounts.roles import Role
 from mandant.accounts.services import membership_set, user_create
 from mandant.audit.models import AuditEntry
@@ -32,16 +33,7 @@ ROWS = "email,first_name\n" + "".join(f"p{i}@x.de,P{i}\n" for i in range(30))
 
 
 def import_job(world) -> Job:  # type: ignore[no-untyped-def]
-    kept = importing.upload_create(tenant=world.kunde1, name="c.csv", data=ROWS.encode())
-    header, _preview = importing.header_and_preview(kept)
-    return importing.import_start(
-        actor=Actor(user=world.paula),
-        tenant=world.kunde1,
-        grant=RoleGrant(role=Role.CUSTOMER_SERVICE, source=world.alpha),
-        upload=kept,
-        mapping=importing.guess_mapping(header),
-        keep_valid=True,
-    )
+    return queued_import(world, ROWS, keep_valid=True)
 
 
 def left_running(job: Job, *, silent_for: timedelta) -> Job:

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from mandant.accounts.roles import grant_allows
 from mandant.core.errors import NotFound, PermissionDenied
@@ -59,4 +60,6 @@ def restart_and_show(request: TenantRequest, job_id: int, kind: JobKind, page: s
         # The role was checked by the view's decorator: what is left is a feature that has
         # ended (Copy Content), which the message names.
         messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("The job has been queued again."))
     return redirect(page, request.tenant.slug, job.pk)

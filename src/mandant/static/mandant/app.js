@@ -61,6 +61,13 @@ document.addEventListener("DOMContentLoaded", () => {
       });
       if (response.ok) {
         const job = await response.json();
+        // A job that stalls (or moves again) while watched: the page shows the notice and the
+        // "Run again" button only as rendered by the server, for the user's role.
+        const shown = document.querySelector("[data-job-stalled]") !== null;
+        if (job.stalled !== undefined && job.stalled !== shown) {
+          window.location.reload();
+          return;
+        }
         if (bar) {
           bar.max = Math.max(job.total, 1);
           bar.value = job.done;
