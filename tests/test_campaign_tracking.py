@@ -336,6 +336,37 @@ def test_images_in_mail_use_the_public_route(world, ready, settings):
     assert anonymous.get(path_of(src)).status_code == 404
 
 
+def test_an_image_replaced_after_sending_still_shows_the_sent_bytes(world, ready):
+    asset = image_asset(ready)
+    with scope(tenant=ready.tenant.pk):
+        asset.refresh_from_db()
+        sent_sha, sent_bytes = asset.blob.sha256, bytes(asset.blob.data)
+        replaced = content.item_update(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            item=asset,
+            asset=AssetUpload(data=png_bytes((10, 200, 10)), filename="neu.png"),
+        )
+        new_sha = replaced.blob.sha256
+    assert new_sha != sent_sha
+    client = Client()
+    # The mail already sent names the old bytes, kept in the image's history …
+    sent = client.get(f"/i/{image_token(ready.tenant.pk, str(asset.key), sent_sha)}/")
+    assert sent.status_code == 200 and sent.content == sent_bytes
+    # … the next mail names the new ones.
+    now = client.get(f"/i/{image_token(ready.tenant.pk, str(asset.key), new_sha)}/")
+    assert now.status_code == 200 and now.content != sent_bytes
+    # Bytes that were never this image's are not served under its key.
+    other = image_asset(ready, color=(1, 2, 3))
+    with scope(tenant=ready.tenant.pk):
+        other.refresh_from_db()
+        other_sha = other.blob.sha256
+    assert (
+        client.get(f"/i/{image_token(ready.tenant.pk, str(asset.key), other_sha)}/").status_code
+        == 404
+    )
+
+
 def test_an_image_token_of_tenant_a_cannot_read_tenant_b(world, ready):
     asset = image_asset(ready)
     with scope(tenant=ready.tenant.pk):

@@ -19,10 +19,10 @@ from django_scopes import scope
 
 from mandant.campaigns import tracking
 from mandant.campaigns.message import build_campaign_message, personal_values
-from mandant.campaigns.models import Campaign
-from mandant.contacts.models import Contact
+from mandant.campaigns.selectors import web_version_recipient
 from mandant.content.image_responses import image_response
-from mandant.content.models import AssetBlob, ContentItem, ContentKind, ContentVersion
+from mandant.content.models import AssetBlob
+from mandant.content.selectors import mailed_image_blob_pk
 
 # The smallest transparent GIF (43 bytes).
 PIXEL = (
@@ -93,31 +93,14 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404
     tenant_id, key, sha256 = found
-    with scope(tenant=tenant_id):
-        item = (
-            ContentItem.objects.filter(
-                tenant_id=tenant_id, key=key, kind=ContentKind.ASSET, deleted_at__isnull=True
-            )
-            .values_list("pk", "blob_id")
-            .first()
-        )
-        if item is None:
-            raise Http404
-        blob = AssetBlob.objects.filter(sha256=sha256).only("pk").first()
-        if blob is None:
-            raise Http404
-        if item[1] != blob.pk and not (
-            ContentVersion.objects.filter(tenant_id=tenant_id, item_id=item[0], blob_id=blob.pk)
-            .only("pk")
-            .exists()
-        ):
-            raise Http404
+    blob_pk = mailed_image_blob_pk(tenant_id=tenant_id, key=key, sha256=sha256)
+    if blob_pk is None:
+        raise Http404
     # The URL names the bytes: they never change.
-    found_pk = blob.pk
     return image_response(
         request,
         sha256,
-        lambda: AssetBlob.objects.get(pk=found_pk),
+        lambda: AssetBlob.objects.get(pk=blob_pk),
         cache_control="public, max-age=31536000, immutable",
     )
 
@@ -129,20 +112,13 @@ def web_version(request: HttpRequest, token: str) -> HttpResponse:
     and the request writes nothing; a draft's test send shows the draft as it is now. A contact
     deleted since is a 404."""
     tenant_id, campaign_id, contact_id = _recipient(token)
+    found = web_version_recipient(
+        tenant_id=tenant_id, campaign_id=campaign_id, contact_id=contact_id
+    )
+    if found is None:
+        raise Http404
+    campaign, contact = found
     with scope(tenant=tenant_id):
-        campaign = (
-            Campaign.objects.filter(tenant_id=tenant_id, pk=campaign_id)
-            .select_related("tenant", "sender_identity", "template")
-            .first()
-        )
-        if campaign is None:
-            raise Http404
-        if contact_id:
-            contact = Contact.objects.filter(tenant_id=tenant_id, pk=contact_id).first()
-            if contact is None:
-                raise Http404
-        else:
-            contact = Contact(tenant_id=tenant_id)  # a test send to an address that is no contact
         skeleton = build_campaign_message(campaign)
         values = personal_values(skeleton, contact)
     document = skeleton.html.fill({k: html_lib.escape(v) for k, v in values.items()})

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django_scopes import scope
 
 from mandant.accounts.roles import Action, grant_allows
 from mandant.campaigns.models import Campaign
@@ -46,6 +47,25 @@ def campaign_get(*, tenant: Tenant, pk: Any) -> Campaign:
     if found is None:
         raise NotFound
     return found
+
+
+def web_version_recipient(
+    *, tenant_id: int, campaign_id: int, contact_id: int
+) -> tuple[Campaign, Contact] | None:
+    """The campaign and contact a web-version link names, as its message is built from; None
+    when either is gone. Contact id 0 is a test send to an address that is no contact."""
+    with scope(tenant=tenant_id):
+        campaign = (
+            Campaign.objects.filter(tenant_id=tenant_id, pk=campaign_id)
+            .select_related("tenant", "sender_identity", "template")
+            .first()
+        )
+        if campaign is None:
+            return None
+        if not contact_id:
+            return campaign, Contact(tenant_id=tenant_id)
+        contact = Contact.objects.filter(tenant_id=tenant_id, pk=contact_id).first()
+        return (campaign, contact) if contact is not None else None
 
 
 def campaign_recipients(*, campaign: Campaign) -> QuerySet[Contact] | None:

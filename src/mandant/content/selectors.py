@@ -13,7 +13,7 @@ from django_scopes import scope, scopes_disabled
 
 from mandant.accounts.models import User
 from mandant.accounts.roles import Action, role_allows
-from mandant.content.models import ContentItem, ContentKind, ContentVersion, Folder
+from mandant.content.models import AssetBlob, ContentItem, ContentKind, ContentVersion, Folder
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.paging import PageInfo, clamp_page
@@ -99,6 +99,30 @@ def asset_get(*, tenant: Tenant, key: Any) -> ContentItem:
     if item is None or item.blob is None:
         raise NotFound
     return item
+
+
+def mailed_image_blob_pk(*, tenant_id: int, key: Any, sha256: str) -> int | None:
+    """The blob of a tenant's image in the version (bytes) a mail's signed URL names: only while
+    the image is in the library (not in the bin) with those bytes now or in its history."""
+    with scope(tenant=tenant_id):
+        item = (
+            ContentItem.objects.filter(
+                tenant_id=tenant_id, key=key, kind=ContentKind.ASSET, deleted_at__isnull=True
+            )
+            .values_list("pk", "blob_id")
+            .first()
+        )
+        if item is None:
+            return None
+        blob_pk = AssetBlob.objects.filter(sha256=sha256).values_list("pk", flat=True).first()
+        if blob_pk is None:
+            return None
+        if item[1] == blob_pk:
+            return blob_pk
+        in_history = ContentVersion.objects.filter(
+            tenant_id=tenant_id, item_id=item[0], blob_id=blob_pk
+        ).exists()
+        return blob_pk if in_history else None
 
 
 def folder_get(*, tenant: Tenant, pk: Any) -> Folder:
