@@ -420,10 +420,20 @@ def test_get_outside_the_subtree_is_404(world, alpha_api, target):
     assert response.json() == {"detail": "Not found."}
 
 
-def test_get_with_a_non_numeric_id_is_422(alpha_api):
-    response = alpha_api.get("/tenants/kunde-eins")
-    assert response.status_code == 422
-    assert "tenant_id" in response.json()["errors"]
+@pytest.mark.parametrize("tenant_id", ["kunde-eins", "0", "99999999999999999999", "-1"])
+def test_an_id_that_can_name_no_tenant_is_404(alpha_api, tenant_id):
+    response = alpha_api.get(f"/tenants/{tenant_id}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_unknown_paths_and_methods_answer_json(alpha_api):
+    response = alpha_api.get("/nonexistent")
+    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    response = alpha_api.client.delete(API + "/tenants", **alpha_api.headers)
+    assert response.status_code == 405
+    assert response.json() == {"detail": "This method is not allowed here."}
+    assert "GET" in response["Allow"]
 
 
 def test_patch_name_version_and_charset(world, alpha_api):

@@ -58,7 +58,7 @@ def test_bad_input_is_422_and_nothing_is_written(world, ready):
     response = api.post(base, {"name": "x", "reply_to": "kein@"})
     assert response.status_code == 422 and "reply_to" in response.json()["errors"]
     response = api.post(base, {"name": "x", "template_id": ready.block.pk})
-    assert response.status_code == 422 and "template" in response.json()["errors"]
+    assert response.status_code == 422 and "template_id" in response.json()["errors"]
     assert api.post(base, {"subject": "no name"}).status_code == 422
     with scope(tenant=ready.tenant.pk):
         assert not Campaign.objects.exists()

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mandant.accounts.models import ApiKey, Invitation, LoginFailure, Membership, User
 from mandant.accounts.roles import Role
+from mandant.core.ids import as_pk
 from mandant.tenants.models import Tenant
 
 
@@ -31,7 +32,11 @@ def tenant_inherited_members(*, tenant: Tenant) -> QuerySet[Membership]:
 
 
 def tenant_member(*, tenant: Tenant, user_id: int) -> Membership | None:
-    return Membership.objects.filter(tenant=tenant, user_id=user_id).select_related("user").first()
+    return (
+        Membership.objects.filter(tenant=tenant, user_id=as_pk(user_id))
+        .select_related("user")
+        .first()
+    )
 
 
 def tenant_api_keys(*, tenant: Tenant) -> QuerySet[ApiKey]:

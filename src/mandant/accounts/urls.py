@@ -15,7 +15,7 @@ urlpatterns = [
     path("verify-email/<str:token>/", views.verify_email, name="verify_email"),
     path("t/<slug:slug>/setup/api-keys/", views.setup_api_keys, name="setup_api_keys"),
     path(
-        "t/<slug:slug>/setup/api-keys/<int:key_id>/revoke/",
+        "t/<slug:slug>/setup/api-keys/<id:key_id>/revoke/",
         views.revoke_api_key,
         name="revoke_api_key",
     ),

@@ -74,6 +74,13 @@ def schema_error_message(error: dict[str, Any]) -> str:
         return _("Enter a number of at least %(limit)s.") % {"limit": context.get("ge")}
     if kind == "less_than_equal":
         return _("Enter a number of at most %(limit)s.") % {"limit": context.get("le")}
+    if kind == "string_too_long":
+        return _("Enter at most %(limit)s characters.") % {"limit": context.get("max_length")}
+    if kind == "control_characters":
+        message = _("Remove the control or invalid characters (%(codes)s): they cannot be stored.")
+        return message % {"codes": context.get("codes")}
+    if kind in ("literal_error", "enum"):
+        return _("Choose one of: %(choices)s.") % {"choices": context.get("expected")}
     if kind in ("model_attributes_type", "dict_type", "model_type"):
         return _("Send a JSON object.")
     if kind == "json_invalid":

@@ -12,6 +12,7 @@ from ninja import Router, Schema
 from ninja.responses import Status
 
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input
 from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.billing import services
 from mandant.billing.models import ConditionsVersion, Product, ProductPrice
@@ -106,7 +107,7 @@ class UpgradesOut(Schema):
     available: list[AvailableUpgradeOut]
 
 
-class ActivateIn(Schema):
+class ActivateIn(Input):
     product: str
     accepted_conditions_version: int | None = None
 
@@ -140,7 +141,7 @@ def list_products(request: HttpRequest) -> list[ProductOut]:
 
 
 @router.get(
-    "/tenants/{tenant_id}/upgrades",
+    "/tenants/{id:tenant_id}/upgrades",
     response={200: UpgradesOut, 404: DetailOut},
     summary="What is active in the tenant and what it can activate",
 )
@@ -184,7 +185,7 @@ def list_upgrades(request: HttpRequest, tenant_id: int) -> UpgradesOut:
 
 
 @router.post(
-    "/tenants/{tenant_id}/upgrades",
+    "/tenants/{id:tenant_id}/upgrades",
     response={201: ActivationOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Activate a paid product, accepting its current conditions",
 )
@@ -215,7 +216,7 @@ def activate_upgrade(
 
 
 @router.delete(
-    "/tenants/{tenant_id}/upgrades/{product}",
+    "/tenants/{id:tenant_id}/upgrades/{product}",
     response={202: DeactivationOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut},
     summary="Deactivate a product (at the end of the billing period, unless it says otherwise)",
 )

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from mandant.accounts.roles import Action
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input, errors_renamed, max_length
 from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.campaigns import selectors, services
 from mandant.campaigns.checklist import campaign_checklist
@@ -87,13 +88,17 @@ class CampaignSummaryOut(Schema):
     status: str
 
 
-class CampaignIn(Schema):
-    name: str
-    subject: str = ""
-    preheader: str = ""
+def _width(field: str) -> int:
+    return max_length(Campaign, field)
+
+
+class CampaignIn(Input):
+    name: str = Field(max_length=_width("name"))
+    subject: str = Field("", max_length=_width("subject"))
+    preheader: str = Field("", max_length=_width("preheader"))
     sender_identity_id: int | None = None
-    sender_alias: str = ""
-    reply_to: str = ""
+    sender_alias: str = Field("", max_length=_width("sender_alias"))
+    reply_to: str = Field("", max_length=_width("reply_to"))
     template_id: int | None = None
     block_keys: list[str] = Field(default_factory=list)
     list_id: int | None = None
@@ -101,13 +106,13 @@ class CampaignIn(Schema):
     tracking: bool = False
 
 
-class CampaignPatch(Schema):
-    name: str | None = None
-    subject: str | None = None
-    preheader: str | None = None
+class CampaignPatch(Input):
+    name: str | None = Field(None, max_length=_width("name"))
+    subject: str | None = Field(None, max_length=_width("subject"))
+    preheader: str | None = Field(None, max_length=_width("preheader"))
     sender_identity_id: int | None = None
-    sender_alias: str | None = None
-    reply_to: str | None = None
+    sender_alias: str | None = Field(None, max_length=_width("sender_alias"))
+    reply_to: str | None = Field(None, max_length=_width("reply_to"))
     template_id: int | None = None
     block_keys: list[str] | None = None
     list_id: int | None = None
@@ -122,6 +127,9 @@ FIELD_NAMES = {
     "list_id": "contact_list",
     "segment_id": "segment",
 }
+
+
+REQUEST_NAMES = {service: request for request, service in FIELD_NAMES.items()}
 
 
 def _values(payload: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +175,7 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
 
 
 @router.get(
-    "/{tenant_id}/campaigns",
+    "/{id:tenant_id}/campaigns",
     response={200: list[CampaignSummaryOut], 403: DetailOut, 404: DetailOut},
     summary="The tenant's campaigns, most recently changed first",
 )
@@ -180,7 +188,7 @@ def list_campaigns(request: HttpRequest, tenant_id: int) -> list[CampaignSummary
 
 
 @router.post(
-    "/{tenant_id}/campaigns",
+    "/{id:tenant_id}/campaigns",
     response={201: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Create a campaign draft",
 )
@@ -188,14 +196,15 @@ def create_campaign(
     request: HttpRequest, tenant_id: int, payload: CampaignIn
 ) -> Status[CampaignOut]:
     with tenant_scope(request, tenant_id, Action.CAMPAIGN_EDIT) as tenant:
-        campaign = services.campaign_create(
-            actor=actor_of(request), tenant=tenant, **_values(payload.dict())
-        )
+        with errors_renamed(REQUEST_NAMES):
+            campaign = services.campaign_create(
+                actor=actor_of(request), tenant=tenant, **_values(payload.dict())
+            )
         return Status(201, campaign_out(campaign))
 
 
 @router.get(
-    "/{tenant_id}/campaigns/{campaign_id}",
+    "/{id:tenant_id}/campaigns/{id:campaign_id}",
     response={200: CampaignOut, 403: DetailOut, 404: DetailOut},
     summary="One campaign with its checklist and progress",
 )
@@ -205,7 +214,7 @@ def get_campaign(request: HttpRequest, tenant_id: int, campaign_id: int) -> Camp
 
 
 @router.patch(
-    "/{tenant_id}/campaigns/{campaign_id}",
+    "/{id:tenant_id}/campaigns/{id:campaign_id}",
     response={200: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Change a campaign draft (only the fields given)",
 )
@@ -215,18 +224,19 @@ def update_campaign(
     with tenant_scope(request, tenant_id, Action.CAMPAIGN_EDIT) as tenant:
         campaign = selectors.campaign_get(tenant=tenant, pk=campaign_id)
         given = payload.dict(exclude_unset=True)
-        updated = services.campaign_update(
-            actor=actor_of(request), tenant=tenant, campaign=campaign, **_values(given)
-        )
+        with errors_renamed(REQUEST_NAMES):
+            updated = services.campaign_update(
+                actor=actor_of(request), tenant=tenant, campaign=campaign, **_values(given)
+            )
         return campaign_out(updated)
 
 
-class SendIn(Schema):
+class SendIn(Input):
     at: datetime | None = None  # a time in the future schedules the send
 
 
 @router.post(
-    "/{tenant_id}/campaigns/{campaign_id}/send",
+    "/{id:tenant_id}/campaigns/{id:campaign_id}/send",
     response={202: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Send the campaign now or at a time (409 with the unmet checklist items)",
 )
@@ -270,7 +280,7 @@ def _add_control(action: str, service: Callable[..., Campaign], summary: str) ->
     # ninja names the operation (and its URL) after the function: api:pause_campaign, …
     control.__name__ = control.__qualname__ = f"{action}_campaign"
     router.post(
-        f"/{{tenant_id}}/campaigns/{{campaign_id}}/{action}",
+        f"/{{id:tenant_id}}/campaigns/{{id:campaign_id}}/{action}",
         response={200: CampaignOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
         summary=summary,
     )(control)

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from mandant.accounts.roles import Action
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input, errors_renamed, max_length
 from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.contacts import importing, selectors, services
 from mandant.contacts.models import ConsentSource, Contact, ContactList
@@ -42,11 +43,11 @@ class ContactOut(Schema):
     updated_at: datetime
 
 
-class ContactIn(Schema):
+class ContactIn(Input):
     email: str
-    first_name: str = ""
-    last_name: str = ""
-    language: str = ""
+    first_name: str = Field("", max_length=max_length(Contact, "first_name"))
+    last_name: str = Field("", max_length=max_length(Contact, "last_name"))
+    language: str = Field("", max_length=max_length(Contact, "language"))
     fields: dict[str, str] = Field(default_factory=dict)
 
 
@@ -70,8 +71,8 @@ class ListOut(Schema):
     members: int
 
 
-class ListIn(Schema):
-    name: str
+class ListIn(Input):
+    name: str = Field(max_length=max_length(ContactList, "name"))
 
 
 class JobStartedOut(Schema):
@@ -101,7 +102,7 @@ def list_out(tenant: Tenant, contact_list: ContactList) -> ListOut:
 
 
 @router.get(
-    "/{tenant_id}/contacts",
+    "/{id:tenant_id}/contacts",
     response={200: ContactPageOut, 403: DetailOut, 404: DetailOut},
     summary="The tenant's contacts (search by q, filter by status)",
 )
@@ -121,7 +122,7 @@ def list_contacts(
 
 
 @router.post(
-    "/{tenant_id}/contacts",
+    "/{id:tenant_id}/contacts",
     response={201: ContactOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Create a contact (consent source: api)",
 )
@@ -142,7 +143,7 @@ def create_contact(request: HttpRequest, tenant_id: int, payload: ContactIn) -> 
 
 
 @router.get(
-    "/{tenant_id}/lists",
+    "/{id:tenant_id}/lists",
     response={200: list[ListOut], 403: DetailOut, 404: DetailOut},
     summary="The tenant's lists with their member counts",
 )
@@ -152,7 +153,7 @@ def list_lists(request: HttpRequest, tenant_id: int) -> list[ListOut]:
 
 
 @router.post(
-    "/{tenant_id}/lists",
+    "/{id:tenant_id}/lists",
     response={201: ListOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Create a list",
 )
@@ -163,7 +164,7 @@ def create_list(request: HttpRequest, tenant_id: int, payload: ListIn) -> Status
 
 
 @router.post(
-    "/{tenant_id}/contacts/import",
+    "/{id:tenant_id}/contacts/import",
     response={202: JobStartedOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Import a CSV file (header: email, first_name, last_name, language, others as "
     "custom fields); all-or-nothing unless keep_valid. Poll the job in Location.",
@@ -182,14 +183,16 @@ def import_contacts(
     ):
         upload = importing.upload_create(tenant=tenant, name=file.name or "", data=file)
         header, _preview = importing.header_and_preview(upload)
-        job = importing.import_start(
-            actor=actor_of(request),
-            tenant=tenant,
-            grant=grant,
-            upload=upload,
-            mapping=importing.guess_mapping(header),
-            keep_valid=keep_valid,
-        )
+        # The API maps the columns by their header names: a missing one is the file's fault.
+        with errors_renamed({"mapping": "file"}):
+            job = importing.import_start(
+                actor=actor_of(request),
+                tenant=tenant,
+                grant=grant,
+                upload=upload,
+                mapping=importing.guess_mapping(header),
+                keep_valid=keep_valid,
+            )
     url = reverse("api:get_job", kwargs={"job_id": job.pk})
     response["Location"] = url
     return Status(202, JobStartedOut(id=job.pk, status=job.status, url=url))
@@ -197,7 +200,7 @@ def import_contacts(
 
 # After …/contacts/import: ninja matches paths in the order they are declared.
 @router.get(
-    "/{tenant_id}/contacts/{contact_id}",
+    "/{id:tenant_id}/contacts/{id:contact_id}",
     response={200: ContactOut, 403: DetailOut, 404: DetailOut},
     summary="One contact",
 )

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from mandant.accounts.roles import Action
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input
 from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.content import copying, selectors, services
 from mandant.content.assets import AssetUpload
@@ -106,7 +107,7 @@ class ItemListQuery(Schema):
     page_size: int = Field(50, ge=1, le=200)
 
 
-class ItemIn(Schema):
+class ItemIn(Input):
     kind: str
     name: str
     folder_id: int | None = None
@@ -121,7 +122,7 @@ class ItemIn(Schema):
     language: str = ""
 
 
-class ItemPatchIn(Schema):
+class ItemPatchIn(Input):
     """Only the fields sent change. ``null`` leaves a text field unchanged; for ``folder_id``
     and ``template_id`` an explicit ``null`` means "top level" and "no template"."""
 
@@ -138,7 +139,7 @@ class ItemPatchIn(Schema):
     language: str | None = None
 
 
-class CopyContentIn(Schema):
+class CopyContentIn(Input):
     items: list[int] = []
     folders: list[int] = []
     targets: list[int] = []
@@ -365,7 +366,7 @@ def patch_changes(payload: ItemPatchIn, folder: FolderRef) -> dict[str, Any]:
 
 
 @router.get(
-    "/{tenant_id}/content",
+    "/{id:tenant_id}/content",
     response={200: ItemPageOut, 404: DetailOut, 422: ErrorOut},
     summary="The tenant's content library (items in the bin are left out)",
 )
@@ -397,7 +398,7 @@ def list_content(
 
 
 @router.post(
-    "/{tenant_id}/content",
+    "/{id:tenant_id}/content",
     response={201: ItemOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Create a template, text block or campaign draft (images: POST …/content/assets)",
 )
@@ -428,7 +429,7 @@ def create_content(request: HttpRequest, tenant_id: int, payload: ItemIn) -> Sta
 
 
 @router.post(
-    "/{tenant_id}/content/assets",
+    "/{id:tenant_id}/content/assets",
     response={201: ItemOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Upload an image (multipart: file, name, folder_id)",
 )
@@ -455,7 +456,7 @@ def create_asset(
 
 
 @router.get(
-    "/{tenant_id}/content/{item_id}",
+    "/{id:tenant_id}/content/{id:item_id}",
     response={200: ItemOut, 404: DetailOut},
     summary="One content item with its origin (lineage)",
 )
@@ -465,7 +466,7 @@ def get_content(request: HttpRequest, tenant_id: int, item_id: int) -> ItemOut:
 
 
 @router.patch(
-    "/{tenant_id}/content/{item_id}",
+    "/{id:tenant_id}/content/{id:item_id}",
     response={200: ItemOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Change the fields sent (a new version)",
 )
@@ -484,7 +485,7 @@ def patch_content(
 
 
 @router.put(
-    "/{tenant_id}/content/{item_id}/file",
+    "/{id:tenant_id}/content/{id:item_id}/file",
     response={200: ItemOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Replace the image of an image item (multipart field `file`; a new version)",
 )
@@ -504,7 +505,7 @@ def put_content_file(
 
 
 @router.delete(
-    "/{tenant_id}/content/{item_id}",
+    "/{id:tenant_id}/content/{id:item_id}",
     response={204: None, 403: DetailOut, 404: DetailOut},
     summary="Move the item to the bin (restorable in the web interface)",
 )
@@ -517,7 +518,7 @@ def delete_content(request: HttpRequest, tenant_id: int, item_id: int) -> HttpRe
 
 
 @router.post(
-    "/{tenant_id}/copy-content",
+    "/{id:tenant_id}/copy-content",
     response={202: JobStartedOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Copy Content into sub-tenants: starts a job (poll the URL in Location)",
 )

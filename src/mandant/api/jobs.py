@@ -44,7 +44,7 @@ class JobOut(Schema):
 
 
 @router.get(
-    "/{job_id}",
+    "/{id:job_id}",
     response={200: JobOut, 404: DetailOut},
     summary="A job's progress and, per target tenant, its outcome",
 )
@@ -56,7 +56,7 @@ def get_job(request: HttpRequest, job_id: int) -> JobOut:
 
 
 @router.post(
-    "/{job_id}/restart",
+    "/{id:job_id}/restart",
     response={202: JobOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut},
     summary="Queue a stalled job again (its worker stopped); 409 unless it is stalled",
 )

@@ -15,6 +15,7 @@ from ninja.responses import Status
 
 from mandant.accounts.roles import Action, role_allows
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input
 from mandant.core.errors import PermissionDenied
 from mandant.sending import selectors, services
 from mandant.sending.models import SendingDomain
@@ -84,7 +85,7 @@ class SendingDomainOut(Schema):
         )
 
 
-class DomainIn(Schema):
+class DomainIn(Input):
     domain: str
 
 
@@ -101,7 +102,7 @@ def tenant_scope(request: HttpRequest, tenant_id: int, action: Action) -> Iterat
 
 
 @router.get(
-    "/{tenant_id}/readiness",
+    "/{id:tenant_id}/readiness",
     response=ReadinessOut,
     summary="Whether the tenant is ready to send, with the checklist",
 )
@@ -114,7 +115,7 @@ def readiness(request: HttpRequest, tenant_id: int) -> ReadinessOut:
 
 
 @router.get(
-    "/{tenant_id}/sending-domains",
+    "/{id:tenant_id}/sending-domains",
     response=list[SendingDomainOut],
     summary="The tenant's sending domains with the DNS records to publish",
 )
@@ -124,7 +125,7 @@ def list_sending_domains(request: HttpRequest, tenant_id: int) -> list[SendingDo
 
 
 @router.post(
-    "/{tenant_id}/sending-domains",
+    "/{id:tenant_id}/sending-domains",
     response={201: SendingDomainOut},
     summary="Add a sending domain (a DKIM key pair is generated)",
 )
@@ -135,7 +136,7 @@ def add_sending_domain(request: HttpRequest, tenant_id: int, payload: DomainIn) 
 
 
 @router.post(
-    "/{tenant_id}/sending-domains/{domain_id}/check",
+    "/{id:tenant_id}/sending-domains/{id:domain_id}/check",
     response=SendingDomainOut,
     summary="Check the domain's SPF, DKIM and DMARC records now",
 )

@@ -15,6 +15,7 @@ from pydantic import Field
 from mandant.accounts.roles import Action
 from mandant.api.auth import actor_of
 from mandant.api.contacts import tenant_scope
+from mandant.api.inputs import Input, max_length
 from mandant.api.tenants import DetailOut, ErrorOut
 from mandant.contacts import selectors, services, signup
 from mandant.contacts.models import SignupForm
@@ -40,8 +41,8 @@ class SignupFormOut(Schema):
     created_at: datetime
 
 
-class SignupFormIn(Schema):
-    name: str
+class SignupFormIn(Input):
+    name: str = Field(max_length=max_length(SignupForm, "name"))
     list_id: int
     consent_text: str
     ask_first_name: bool = True
@@ -76,7 +77,7 @@ def signup_form_out(form: SignupForm, counts: tuple[int, int] | None = None) -> 
 
 
 @router.get(
-    "/{tenant_id}/signup-forms",
+    "/{id:tenant_id}/signup-forms",
     response={200: list[SignupFormOut], 403: DetailOut, 404: DetailOut},
     summary="The tenant's sign-up forms (double opt-in) with their counts",
 )
@@ -88,7 +89,7 @@ def list_signup_forms(request: HttpRequest, tenant_id: int) -> list[SignupFormOu
 
 
 @router.post(
-    "/{tenant_id}/signup-forms",
+    "/{id:tenant_id}/signup-forms",
     response={201: SignupFormOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Create a sign-up form; its hosted page is `url`",
 )

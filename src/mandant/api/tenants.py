@@ -8,6 +8,7 @@ from ninja.responses import Status
 from pydantic import Field
 
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input
 from mandant.tenants import services
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import tenant_get_for_actor, tenant_list
@@ -70,7 +71,7 @@ class TenantListQuery(Schema):
     page_size: int = Field(50, ge=1, le=200)
 
 
-class TenantCreateIn(Schema):
+class TenantCreateIn(Input):
     name: str
     type: str = "STANDARD"
     version: str = "BASIC"
@@ -78,7 +79,7 @@ class TenantCreateIn(Schema):
     charset: str | None = None
 
 
-class TenantPatchIn(Schema):
+class TenantPatchIn(Input):
     name: str | None = None
     version: str | None = None
     charset: str | None = None
@@ -142,14 +143,14 @@ def create_tenant(request: HttpRequest, payload: TenantCreateIn) -> Status[Tenan
     return Status(201, TenantOut.from_tenant(tenant))
 
 
-@router.get("/{tenant_id}", response={200: TenantOut, 404: DetailOut}, summary="Get a tenant")
+@router.get("/{id:tenant_id}", response={200: TenantOut, 404: DetailOut}, summary="Get a tenant")
 def get_tenant(request: HttpRequest, tenant_id: int) -> TenantOut:
     tenant, _grant = tenant_get_for_actor(actor_of(request), pk=tenant_id)
     return TenantOut.from_tenant(tenant)
 
 
 @router.patch(
-    "/{tenant_id}",
+    "/{id:tenant_id}",
     response={200: TenantOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Change name, version or charset",
 )
@@ -167,7 +168,7 @@ def patch_tenant(request: HttpRequest, tenant_id: int, payload: TenantPatchIn) -
 
 
 @router.put(
-    "/{tenant_id}/logo",
+    "/{id:tenant_id}/logo",
     response={200: TenantOut, 403: DetailOut, 404: DetailOut, 422: ErrorOut},
     summary="Upload the tenant's logo (multipart field `logo`)",
 )

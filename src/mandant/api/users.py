@@ -3,10 +3,11 @@
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.responses import Status
 
 from mandant.accounts import services
+from mandant.accounts.models import User
 from mandant.accounts.roles import Role
 from mandant.accounts.selectors import (
     UserRow,
@@ -15,6 +16,7 @@ from mandant.accounts.selectors import (
     tenant_user_rows,
 )
 from mandant.api.auth import actor_of
+from mandant.api.inputs import Input, max_length
 from mandant.api.tenants import DetailOut, ErrorOut, TenantOut
 from mandant.core.errors import NotFound
 from mandant.tenants import services as tenant_services
@@ -85,10 +87,10 @@ class UserChangeOut(Schema):
     warnings: list[str]
 
 
-class AdministratorIn(Schema):
+class AdministratorIn(Input):
     email: str
-    first_name: str = ""
-    last_name: str = ""
+    first_name: str = Field("", max_length=max_length(User, "first_name"))
+    last_name: str = Field("", max_length=max_length(User, "last_name"))
     language: str = "en"
     method: str = services.HandOverMethod.INVITATION
     password: str | None = None
@@ -98,7 +100,7 @@ class UserIn(AdministratorIn):
     role: int = Role.EDITOR
 
 
-class UserPatchIn(Schema):
+class UserPatchIn(Input):
     role: int | None = None
     active: bool | None = None
 
@@ -116,7 +118,7 @@ def _row(tenant_id: int, user_id: int, request: HttpRequest) -> UserOut:
 
 
 @router.get(
-    "/{tenant_id}/users",
+    "/{id:tenant_id}/users",
     response={200: UserListOut, 404: DetailOut},
     summary="The tenant's users, and those acting there through a master tenant",
 )
@@ -153,7 +155,7 @@ def _add(
 
 
 @router.post(
-    "/{tenant_id}/users",
+    "/{id:tenant_id}/users",
     response={201: UserAddOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Invite a user (or add an existing one)",
 )
@@ -162,7 +164,7 @@ def add_user(request: HttpRequest, tenant_id: int, payload: UserIn) -> Status[Us
 
 
 @router.post(
-    "/{tenant_id}/administrators",
+    "/{id:tenant_id}/administrators",
     response={201: UserAddOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Create an administrator: by invitation (default) or with an initial password",
 )
@@ -173,7 +175,7 @@ def add_administrator(
 
 
 @router.patch(
-    "/{tenant_id}/users/{user_id}",
+    "/{id:tenant_id}/users/{id:user_id}",
     response={200: UserChangeOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut, 422: ErrorOut},
     summary="Change the role, deactivate (active=false) or reactivate (active=true)",
 )
@@ -191,7 +193,7 @@ def patch_user(
 
 
 @router.delete(
-    "/{tenant_id}/users/{user_id}",
+    "/{id:tenant_id}/users/{id:user_id}",
     response={204: None, 403: DetailOut, 404: DetailOut, 409: ErrorOut},
     summary="Remove the user from the tenant (their other tenants stay)",
 )
@@ -203,7 +205,7 @@ def delete_user(request: HttpRequest, tenant_id: int, user_id: int) -> HttpRespo
 
 
 @router.post(
-    "/{tenant_id}/users/{user_id}/resend",
+    "/{id:tenant_id}/users/{id:user_id}/resend",
     response={200: ResendOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut},
     summary="Send the invitation (or the address confirmation link) again",
 )
@@ -214,7 +216,7 @@ def resend(request: HttpRequest, tenant_id: int, user_id: int) -> ResendOut:
 
 
 @router.post(
-    "/{tenant_id}/handover",
+    "/{id:tenant_id}/handover",
     response={200: TenantOut, 403: DetailOut, 404: DetailOut, 409: ErrorOut},
     summary="Hand the tenant over to the customer (409 lists the unmet conditions)",
 )

@@ -13,6 +13,7 @@ from mandant.contacts.models import Contact, ContactStatus, ListMembership
 from mandant.contacts.selectors import sendable_contacts
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
+from mandant.core.ids import as_pk
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import effective_grant
 
@@ -26,21 +27,13 @@ def campaign_grant(actor: Actor, tenant: Tenant, action: Action) -> RoleGrant:
     return grant
 
 
-def _pk(value: Any) -> int:
-    # A malformed id finds nothing (0 is never a primary key) instead of raising.
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
 def campaign_list(*, tenant: Tenant) -> QuerySet[Campaign]:
     return Campaign.objects.filter(tenant=tenant).order_by("-updated_at", "-pk")
 
 
 def campaign_get(*, tenant: Tenant, pk: Any) -> Campaign:
     found = (
-        Campaign.objects.filter(tenant=tenant, pk=_pk(pk))
+        Campaign.objects.filter(tenant=tenant, pk=as_pk(pk))
         .select_related("sender_identity", "template", "contact_list", "segment")
         .first()
     )

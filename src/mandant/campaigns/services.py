@@ -50,6 +50,10 @@ EDITABLE = (
 TEST_SENDS_PER_HOUR = 10
 
 
+# Also keeps the time within what the databases can store once converted to UTC.
+SCHEDULE_AHEAD_MAX = timedelta(days=366)
+
+
 def _row_of(model: Any, tenant: Tenant, value: Any, field: str, message: str) -> Any:
     """The tenant's row for an object or id (None stays None); another tenant's is refused."""
     if value in (None, "", 0):
@@ -479,6 +483,14 @@ def campaign_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, at: Any =
     if at is not None and at <= now:
         raise ValidationError(
             {"at": ValidationError(_("Choose a time in the future."), code="past")}
+        )
+    if at is not None and at - now > SCHEDULE_AHEAD_MAX:
+        raise ValidationError(
+            {
+                "at": ValidationError(
+                    _("A send can be scheduled at most a year ahead."), code="too_far"
+                )
+            }
         )
     unmet = [c for c in campaign_checklist(campaign) if not c.ok]
     if unmet:

@@ -34,7 +34,7 @@ urlpatterns = [
     # Campaign mail for its recipients (campaigns.public): open pixel, click redirect, images,
     # web version; public, authorised by the signed token alone.
     path("o/<str:token>.gif", campaign_public.open_pixel, name="campaign_open"),
-    path("c/<str:token>/<int:link>/", campaign_public.click, name="campaign_click"),
+    path("c/<str:token>/<id:link>/", campaign_public.click, name="campaign_click"),
     path("i/<str:token>/", campaign_public.image, name="campaign_image"),
     path("w/<str:token>/", campaign_public.web_version, name="campaign_webversion"),
     # Sign-up forms with double opt-in: public; the form by its random key, the confirmation

@@ -22,6 +22,7 @@ from mandant.contacts.normalize import normalize_email
 from mandant.contacts.segments import apply_rules
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
+from mandant.core.ids import as_pk
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import effective_grant
 
@@ -35,30 +36,22 @@ def contact_grant(actor: Actor, tenant: Tenant, action: Action) -> RoleGrant:
     return grant
 
 
-def _pk(value: Any) -> int:
-    # A malformed id finds nothing (0 is never a primary key) instead of raising.
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
 def contact_get(*, tenant: Tenant, pk: Any) -> Contact:
-    contact = Contact.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    contact = Contact.objects.filter(tenant=tenant, pk=as_pk(pk)).first()
     if contact is None:
         raise NotFound
     return contact
 
 
 def list_get(*, tenant: Tenant, pk: Any) -> ContactList:
-    found = ContactList.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    found = ContactList.objects.filter(tenant=tenant, pk=as_pk(pk)).first()
     if found is None:
         raise NotFound
     return found
 
 
 def segment_get(*, tenant: Tenant, pk: Any) -> Segment:
-    found = Segment.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    found = Segment.objects.filter(tenant=tenant, pk=as_pk(pk)).first()
     if found is None:
         raise NotFound
     return found
@@ -78,7 +71,8 @@ def contact_search(*, tenant: Tenant, q: str = "", status: str = "") -> QuerySet
         queryset = queryset.filter(
             Q(email__icontains=q) | Q(first_name__icontains=q) | Q(last_name__icontains=q)
         )
-    if status in ContactStatus.values:
+    if status:
+        # An unknown status finds nobody (as the tenant list does), rather than everybody.
         queryset = queryset.filter(status=status)
     return queryset.order_by("email")
 
@@ -139,7 +133,7 @@ def signup_forms_of_tenant(*, tenant: Tenant) -> QuerySet[SignupForm]:
 
 
 def signup_form_get(*, tenant: Tenant, pk: Any) -> SignupForm:
-    found = SignupForm.objects.filter(tenant=tenant, pk=_pk(pk)).first()
+    found = SignupForm.objects.filter(tenant=tenant, pk=as_pk(pk)).first()
     if found is None:
         raise NotFound
     return found

@@ -38,6 +38,7 @@ from mandant.content.models import (
 )
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
+from mandant.core.ids import storable_ids
 from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
 from mandant.jobs.selectors import job_starter
 from mandant.tenants.models import Tenant, TenantType, TenantVersion, subtree_upper_bound
@@ -142,11 +143,13 @@ def copy_content_start(
     with scope(tenant=source.pk):
         found_items = set(
             ContentItem.objects.filter(
-                tenant=source, pk__in=items, deleted_at__isnull=True
+                tenant=source, pk__in=storable_ids(items), deleted_at__isnull=True
             ).values_list("pk", flat=True)
         )
         found_folders = set(
-            Folder.objects.filter(tenant=source, pk__in=folders).values_list("pk", flat=True)
+            Folder.objects.filter(tenant=source, pk__in=storable_ids(folders)).values_list(
+                "pk", flat=True
+            )
         )
     if missing := [pk for pk in items if pk not in found_items]:
         errors.setdefault("items", []).append(
@@ -210,6 +213,8 @@ def _resolve_targets(
         errors["target_version"] = [
             _("Choose one of: %(choices)s.") % {"choices": ", ".join(TenantVersion.values)}
         ]
+    if "target_type" in errors or "target_version" in errors:
+        return []
     below = _strict_subtree(source)
     if target_type:
         below = below.filter(type=target_type)
@@ -217,7 +222,7 @@ def _resolve_targets(
         below = below.filter(version=target_version)
     if all_descendants:
         targets = list(below.order_by("path").values_list("pk", flat=True))
-        if not targets and "target_type" not in errors and "target_version" not in errors:
+        if not targets:
             errors["targets"] = [_("There are no sub-tenants below this tenant to copy into.")]
         return targets
     try:
@@ -228,7 +233,7 @@ def _resolve_targets(
     if not wanted:
         errors["targets"] = [_("Choose at least one sub-tenant, or all sub-tenants.")]
         return []
-    found = dict(below.filter(pk__in=wanted).values_list("pk", "path"))
+    found = dict(below.filter(pk__in=storable_ids(wanted)).values_list("pk", "path"))
     if outside := [pk for pk in wanted if pk not in found]:
         # The same message whether a tenant exists elsewhere or not at all: nothing leaks.
         errors["targets"] = [

@@ -16,6 +16,7 @@ from mandant.accounts.roles import Action, role_allows
 from mandant.content.models import AssetBlob, ContentItem, ContentKind, ContentVersion, Folder
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
+from mandant.core.ids import as_pk
 from mandant.core.paging import PageInfo, clamp_page
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import effective_grant
@@ -46,23 +47,13 @@ def content_grant(actor: Actor, tenant: Tenant, action: Action) -> RoleGrant:
     return grant
 
 
-def _as_int(pk: Any) -> int | None:
-    try:
-        return int(pk)
-    except (TypeError, ValueError):
-        return None
-
-
 def item_get(*, tenant: Tenant, pk: Any, deleted: bool = False) -> ContentItem:
     """A live item of the tenant (``deleted=True``: an item in the bin); NotFound otherwise."""
-    item_id = _as_int(pk)
     with scope(tenant=tenant.pk):
         item = (
-            ContentItem.objects.filter(tenant=tenant, pk=item_id, deleted_at__isnull=not deleted)
+            ContentItem.objects.filter(tenant=tenant, pk=as_pk(pk), deleted_at__isnull=not deleted)
             .select_related("folder", "created_by", "updated_by", "deleted_by", "blob")
             .first()
-            if item_id is not None
-            else None
         )
     if item is None:
         raise NotFound
@@ -126,13 +117,8 @@ def mailed_image_blob_pk(*, tenant_id: int, key: Any, sha256: str) -> int | None
 
 
 def folder_get(*, tenant: Tenant, pk: Any) -> Folder:
-    folder_id = _as_int(pk)
     with scope(tenant=tenant.pk):
-        folder = (
-            Folder.objects.filter(tenant=tenant, pk=folder_id).first()
-            if folder_id is not None
-            else None
-        )
+        folder = Folder.objects.filter(tenant=tenant, pk=as_pk(pk)).first()
     if folder is None:
         raise NotFound
     return folder
@@ -250,8 +236,8 @@ def item_history(*, tenant: Tenant, item: ContentItem) -> list[VersionRow]:
 
 def version_get(*, tenant: Tenant, item: ContentItem, number: Any) -> ContentVersion:
     """One past version of an item; NotFound for an unknown number."""
-    version_number = _as_int(number)
-    if item.tenant_id != tenant.pk or version_number is None:
+    version_number = as_pk(number)
+    if item.tenant_id != tenant.pk or not version_number:
         raise NotFound
     with scope(tenant=tenant.pk):
         version = ContentVersion.objects.filter(

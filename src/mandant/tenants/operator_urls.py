@@ -6,10 +6,10 @@ app_name = "operator"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("tenants/<int:tenant_id>/configured/", views.mark_configured, name="mark_configured"),
-    path("tenants/<int:tenant_id>/management/", views.set_management, name="set_management"),
+    path("tenants/<id:tenant_id>/configured/", views.mark_configured, name="mark_configured"),
+    path("tenants/<id:tenant_id>/management/", views.set_management, name="set_management"),
     path("outbox/", views.outbox, name="outbox"),
-    path("outbox/<int:message_id>/", views.outbox_detail, name="outbox_detail"),
+    path("outbox/<id:message_id>/", views.outbox_detail, name="outbox_detail"),
     path("notices/", views.notices, name="notices"),
     path("notices/new/", views.notice_new, name="notice_new"),
 ]
