@@ -49,6 +49,20 @@ def contacts(tenant) -> dict[str, Contact]:  # type: ignore[no-untyped-def]
         return {c.email: c for c in Contact.objects.filter(tenant=tenant)}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_row_with_control_characters_is_invalid_and_the_rest_imported(world):
+    # PostgreSQL cannot store NUL at all: the row is refused with its reason, not the job.
+    text = 'email,first_name,stadt\na@x.de,An\x00na,Kiel\nb@x.de,Bert,Ki\x07el\nc@x.de,Cäcilie,"Kiel\r\nNord"\n'
+    job = run(world, world.kunde1, upload(world.kunde1, text), keep_valid=True)
+    assert job.status == JobStatus.DONE, job.error
+    assert job.summary["errors"] == [
+        [2, "a@x.de", "The row contains control characters (U+0000), which cannot be stored."],
+        [3, "b@x.de", "The row contains control characters (U+0007), which cannot be stored."],
+    ]
+    assert contacts(world.kunde1)["c@x.de"].fields == {"stadt": "Kiel\r\nNord"}
+    assert set(contacts(world.kunde1)) == {"c@x.de"}
+
+
 def test_mapping_preview_and_custom_fields(world):
     kept = upload(world.kunde1, "Mail;Vorname;Kundennr;Egal\nA@x.de;Anna;17;z\nb@x.de;Bert;18;z\n")
     assert kept.delimiter == ";"

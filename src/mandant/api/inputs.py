@@ -16,28 +16,19 @@ from ninja.schema import DjangoGetter
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-# Tab, line feed and carriage return are text; other C0/C1 controls and surrogates are not.
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
-
-
-def _bad_characters(value: Any) -> set[str]:
-    if isinstance(value, str):
-        return {
-            ch
-            for ch in value
-            if (ch < " " or "\x7f" <= ch <= "\x9f" or "\ud800" <= ch <= "\udfff")
-            and ch not in _ALLOWED_CONTROLS
-        }
-    if isinstance(value, list | tuple):
-        return set().union(*map(_bad_characters, value)) if value else set()
-    if isinstance(value, dict):
-        return _bad_characters(list(value)) | _bad_characters(list(value.values()))
-    return set()
+from mandant.core.text import unstorable_codes
 
 
 def bad_character_codes(value: Any) -> str:
-    """ "U+0000, U+D800" for the characters of ``value`` that cannot be stored; "" for none."""
-    return ", ".join(sorted(f"U+{ord(ch):04X}" for ch in _bad_characters(value)))
+    """The characters of a field's value (a text, or texts in a list or object) that cannot be
+    stored, as "U+0000, U+D800"; "" for none."""
+    if isinstance(value, str):
+        return unstorable_codes(value)
+    if isinstance(value, dict):
+        value = [*value, *value.values()]
+    if isinstance(value, list | tuple):
+        return unstorable_codes("".join(v for v in value if isinstance(v, str)))
+    return ""
 
 
 class Input(Schema):

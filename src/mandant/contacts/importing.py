@@ -48,6 +48,7 @@ from mandant.contacts.models import (
 )
 from mandant.contacts.normalize import normalize_email
 from mandant.core.actor import Actor, RoleGrant
+from mandant.core.text import UNSTORABLE, unstorable_codes
 from mandant.jobs.models import Job, JobKind, JobStatus
 from mandant.jobs.selectors import job_starter
 from mandant.tenants.models import Tenant
@@ -429,6 +430,11 @@ def parse_row(row: list[str], mapping: dict[int, str]) -> Record:
             values[target] = cell[:150] if target != "language" else cell.lower()
     if not email:
         raise ValidationError(_("The e-mail address is missing."))
+    if UNSTORABLE.search("".join(row)):
+        raise ValidationError(
+            _("The row contains control characters (%(codes)s), which cannot be stored.")
+            % {"codes": unstorable_codes("".join(row))}
+        )
     language = values["language"]
     if language is not None and len(language) > 8:
         raise ValidationError(_("Enter a language code such as de or en."))
