@@ -52,7 +52,12 @@ def contacts(tenant) -> dict[str, Contact]:  # type: ignore[no-untyped-def]
 @pytest.mark.django_db(transaction=True)
 def test_a_row_with_control_characters_is_invalid_and_the_rest_imported(world):
     # PostgreSQL cannot store NUL at all: the row is refused with its reason, not the job.
-    text = 'email,first_name,stadt\na@x.de,An\x00na,Kiel\nb@x.de,Bert,Ki\x07el\nc@x.de,Cäcilie,"Kiel\r\nNord"\n'
+    text = (
+        "email,first_name,stadt\n"
+        "a@x.de,An\x00na,Kiel\n"
+        "b@x.de,Bert,Ki\x07el\n"
+        'c@x.de,Cäcilie,"Kiel\r\nNord"\n'
+    )
     job = run(world, world.kunde1, upload(world.kunde1, text), keep_valid=True)
     assert job.status == JobStatus.DONE, job.error
     assert job.summary["errors"] == [

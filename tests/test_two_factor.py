@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from account_helpers import current_code, password_step, signed_in
 from conftest import PASSWORD
-from mandant.accounts.models import Membership, SecuritySettings
+from mandant.accounts.models import LoginFailure, Membership, SecuritySettings
 from mandant.accounts.roles import Role
 from mandant.accounts.services import membership_set, user_create
 from mandant.audit.models import AuditEntry
@@ -152,6 +152,20 @@ def test_a_totp_code_completes_the_sign_in(world, paula_2fa, clock):
     assert again.post(CODE_PATH, {"code": current_code(device)}).status_code == 401
     clock.shift(STEP)
     assert again.post(CODE_PATH, {"code": current_code(device)}).status_code == 302
+
+
+def test_a_code_used_moments_ago_says_so_and_costs_no_attempt(world, clock):
+    # Set up, then sign in at once: the app still shows the code used for the set-up.
+    device, _codes = enable(world.client_for(world.paula), world.paula)
+    client = sign_in_with_password()
+    for _ in range(4):  # more than the three failures that block
+        response = client.post(CODE_PATH, {"code": current_code(device)})
+        assert response.status_code == 401
+        assert "This code has been used already" in response.content.decode()
+        clock.shift(timedelta(seconds=2))
+    assert not LoginFailure.objects.exists()
+    clock.shift(STEP)
+    assert client.post(CODE_PATH, {"code": current_code(device)}).status_code == 302
 
 
 def test_the_code_may_have_spaces(world, paula_2fa):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django_otp.models import Device
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -566,6 +568,21 @@ class CodeCheck:
     device: Device | None
     # Set when the device's own back-off (django-otp) refused to check the code at all.
     retry_at: datetime | None = None
+    # The code was right but has been used already (at the set-up or a sign-in moments ago).
+    used_already: bool = False
+
+
+def _used_already(device: TOTPDevice, code: str) -> bool:
+    """A right code of a time step that has been used: django-otp refuses it (no replay),
+    like a wrong one. Telling them apart lets the user wait for the next code instead of
+    using up attempts on one that cannot work again."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return (
+        device.last_t >= 0
+        and bool(totp.verify(int(code), device.tolerance))
+        and not (totp.verify(int(code), device.tolerance, device.last_t + 1))
+    )
 
 
 def second_factor_check(*, user: User, code: str) -> CodeCheck:
@@ -581,6 +598,8 @@ def second_factor_check(*, user: User, code: str) -> CodeCheck:
             if not allowed:
                 retry_at = (info or {}).get("locked_until") or timezone.now()
                 continue
+            if isinstance(device, TOTPDevice) and _used_already(device, code):
+                return CodeCheck(device=None, used_already=True)
             if device.verify_token(code):
                 if isinstance(device, StaticDevice):
                     audit_record(
@@ -598,6 +617,15 @@ def _require_code(*, user: User, code: str, client: str) -> Device:
     """A code from one of the user's devices; wrong codes count in the login throttle."""
     check = second_factor_check(user=user, code=code)
     if check.device is None:
+        if check.used_already:
+            raise _field_error(
+                "code",
+                _(
+                    "This code has been used already. Wait for the next code in your "
+                    "authenticator app (a new one appears every 30 seconds)."
+                ),
+                "used",
+            )
         if check.retry_at is not None:
             raise _wait_error()
         until = throttle.record_failure(email=user.email, client=client)
