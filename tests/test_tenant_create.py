@@ -145,6 +145,9 @@ def test_slug_is_derived_from_the_name_and_made_unique(world):
     assert (first.slug, second.slug) == ("neue-firma", "neue-firma-2")
     assert third.slug == "tenant"
     assert create(world, name="大阪支店").slug == "tenant-2"
+    # German umlauts and ß are spelled out as Germans do; other accents are folded.
+    assert create(world, name="QA Prüf GmbH").slug == "qa-pruef-gmbh"
+    assert create(world, name="Große Straße Café").slug == "grosse-strasse-cafe"
 
 
 # --- who may create where -------------------------------------------------------------------

@@ -96,8 +96,14 @@ def _check_charset(tenant_type: str, charset: str | None) -> str:
     return charset
 
 
+_GERMAN_SPELLED_OUT = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "ẞ": "SS"}
+)
+
+
 def _slug_base(name: str) -> str:
-    return slugify(name)[:100] or "tenant"
+    # German spelling first ("Prüf" is "pruef", not "pruf"), then Django's ASCII folding.
+    return slugify(name.translate(_GERMAN_SPELLED_OUT))[:100] or "tenant"
 
 
 def _unique_slug(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> str:
