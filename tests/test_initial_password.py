@@ -136,6 +136,19 @@ def test_a_weak_password_is_refused_with_the_reason_and_the_input_kept(world):
     assert not OutboundMessage.objects.exists()
 
 
+def test_a_bad_address_and_a_weak_password_are_both_named_in_one_round(world):
+    client = world.client_for(world.paula)
+    response = client.post(
+        ADMIN_URL.format(slug="kunde-zwei"), form(email="anna@", password="short1")
+    )
+    assert response.status_code == 422
+    content = response.content.decode()
+    assert "too short" in content and "valid e-mail address" in content
+    missing = client.post(ADMIN_URL.format(slug="kunde-zwei"), form(email="anna@", password=""))
+    assert "Enter the initial password" in missing.content.decode()
+    assert not User.objects.filter(email__startswith="anna@").exists()
+
+
 def test_the_filiale_master_name_is_an_input_too(world):
     with pytest.raises(ValidationError) as info:
         create(world, world.filiale, "Kunde Eins Filiale 2026")

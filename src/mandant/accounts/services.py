@@ -283,6 +283,12 @@ def _password_inputs(*values: str | None) -> list[str]:
     return [value for value in values if value]
 
 
+def _initial_password_missing() -> ValidationError:
+    return ValidationError(
+        _("Enter the initial password, or choose the invitation instead."), code="required"
+    )
+
+
 def _check_initial_password(
     *,
     password: str,
@@ -473,6 +479,21 @@ def user_add(
                 code="unexpected",
             )
         )
+    if errors and method == HandOverMethod.INITIAL_PASSWORD and "password" not in errors:
+        # All problems in one round: the form is refused anyway, so judge the password too.
+        try:
+            if not password:
+                raise ValidationError({"password": _initial_password_missing()})
+            _check_initial_password(
+                password=password,
+                email=clean_email or email,
+                first_name=first,
+                last_name=last,
+                tenant=tenant,
+                partner=initial_password_partner(grant, tenant),
+            )
+        except ValidationError as exc:
+            errors.setdefault("password", []).extend(exc.error_dict["password"])
     if errors:
         raise ValidationError(errors)
     try:
@@ -582,14 +603,7 @@ def _add_new(
     user = User(email=email, first_name=first_name, last_name=last_name, language=language)
     if method == HandOverMethod.INITIAL_PASSWORD:
         if not password:
-            raise ValidationError(
-                {
-                    "password": ValidationError(
-                        _("Enter the initial password, or choose the invitation instead."),
-                        code="required",
-                    )
-                }
-            )
+            raise ValidationError({"password": _initial_password_missing()})
         partner = initial_password_partner(grant, tenant)
         _check_initial_password(
             password=password,
