@@ -81,7 +81,7 @@ def test_both_mails_land_in_the_outbox_with_the_pdf(
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {MessageStatus.SENT}
 
     by_subject = {m.subject: m for m in mail.outbox}
-    notice_de = by_subject[in_german(NOTICE_SUBJECT, product="Inhalte kopieren")]
+    notice_de = by_subject[in_german(NOTICE_SUBJECT, product="Copy Content")]
     assert notice_de.to == ["chefin@alpha.example"]
     assert "carl@kunde-eins.example" in notice_de.body and "15,00" in notice_de.body
     notice_en = by_subject["Paid upgrade activated: Copy Content in Kunde Eins"]
@@ -220,7 +220,7 @@ def test_both_mails_through_a_real_smtp_server(
     assert isinstance(data, bytes) and data.startswith(b"%PDF")
     assert "These conditions apply to the product" in pdf_text(data)
     [partner] = smtp.handler.to("chefin@alpha.example")
-    assert partner.message["Subject"] == in_german(NOTICE_SUBJECT, product="Inhalte kopieren")
+    assert partner.message["Subject"] == in_german(NOTICE_SUBJECT, product="Copy Content")
     assert smtp.handler.to("eve@fremd.example") == []
     assert smtp.handler.to("neu@kunde-eins.example") == []
 

@@ -42,7 +42,8 @@ def test_overview_in_german_uses_german_names_and_numbers(world):
     client = world.client_for(world.carl)
     client.cookies["mandant_language"] = "de"
     body = text(client.get(UPGRADES, HTTP_ACCEPT_LANGUAGE="de"))
-    assert "Inhalte kopieren" in body and "15,00\u00a0€" in body
+    assert "Öffnungs- und Klick-Tracking" in body and "15,00\u00a0€" in body
+    assert "Copy Content" in body  # its German name, too
 
 
 def test_an_editor_sees_prices_but_no_activate_buttons(world):

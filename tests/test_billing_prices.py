@@ -281,6 +281,28 @@ def test_operator_changes_a_price_from_a_date(world):
     assert "past days keep their prices" in body and 'value="1.11"' in body
 
 
+def test_the_price_change_message_dates_in_the_page_language(world):
+    world.olga.language = "de"
+    world.olga.save(update_fields=["language"])
+    client = world.client_for(world.olga)
+    day = date(2030, 12, 1)
+    response = client.post(
+        "/operator/billing/products/tracking/",
+        {
+            "form": "price",
+            "valid_from": day.isoformat(),
+            "monthly_fee": "9.90",
+            "setup_fee": "0",
+            "unit_price": "0",
+            "vat_rate": "19",
+        },
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "Die neuen Preise gelten ab 1. Dezember 2030." in body
+    assert "2030-12-01." not in body
+
+
 def test_operator_publishes_conditions_and_edits_settings(world):
     client = world.client_for(world.olga)
     response = client.post(

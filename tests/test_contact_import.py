@@ -599,3 +599,47 @@ def test_the_migration_moves_kept_uploads_into_chunks_and_back(world, monkeypatc
         assert bytes(cursor.fetchone()[0]) == data
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_job_writes_in_the_language_of_the_user_who_started_it(world):
+    """The worker runs in the default language; the job's stored texts (its error, the consent
+    note) are in the starter's language all the same, and the count takes its plural form."""
+    one_bad = "email\ngood@x.de\nnot-an-address\n"
+    job = run(world, world.kunde1, upload(world.kunde1, one_bad))
+    assert job.error == "1 row is invalid: nothing was imported."
+    world.paula.language = "de"
+    world.paula.save(update_fields=["language"])
+    job = run(world, world.kunde1, upload(world.kunde1, one_bad))
+    assert job.error == "1 Zeile ist ungültig: Es wurde nichts importiert."
+    job = run(world, world.kunde1, upload(world.kunde1, BAD_FILE))
+    assert job.error == "2 Zeilen sind ungültig: Es wurde nichts importiert."
+    run(world, world.kunde1, upload(world.kunde1, "email\nneu@x.de\n"))
+    with scope(tenant=world.kunde1.pk):
+        record = ConsentRecord.objects.get(contact__email="neu@x.de")
+    assert record.text == "Aus einer CSV-Datei importiert."
+
+
+def test_german_pages_name_the_targets_and_count_in_singular_and_plural(world):
+    from django.urls import reverse
+
+    world.carl.language = "de"
+    world.carl.save(update_fields=["language"])
+    client = world.client_for(world.carl)
+    kept = upload(world.kunde1, "email,first_name,language\na@x.de,A,de\nA@x.de,B,de\n")
+    url = reverse("contacts:import_mapping", args=[world.kunde1.slug, kept.pk])
+    page = client.get(url).content.decode()
+    # Labels for people, the stored names as values.
+    assert '<option value="email" selected>E-Mail-Adresse</option>' in page
+    assert '<option value="first_name" selected>Vorname</option>' in page
+    assert '<option value="last_name">Nachname</option>' in page
+    assert '<option value="language" selected>Sprache</option>' in page
+    form = {"col0": "email", "col1": "first_name", "col2": "language"}
+    dry = client.post(url, {**form, "action": "dry_run"}).content.decode()
+    assert (
+        "2 Zeilen: 2 gültig, 0 ungültig; 1 neuer Kontakt, 0 aktualisiert, "
+        "1 Duplikat zusammengeführt. Es wurde nichts gespeichert."
+    ) in dry
+    job_url = client.post(url, {**form, "action": "start"})["Location"]
+    importing.import_job_run(job_id=int(job_url.rstrip("/").rsplit("/", 1)[1]))
+    summary = client.get(job_url).content.decode()
+    assert "2 Zeilen: 1 Kontakt importiert, 0 ungültige Zeilen." in summary

@@ -285,7 +285,7 @@ def test_sign_up_mail_link_and_confirmation(
     # The contact page shows the consent history.
     detail = world.client_for(world.carl).get(f"/t/{tenant.slug}/contacts/{contact.pk}/")
     history = detail.content.decode().split('data-testid="consent-history"')[1]
-    assert "form:Website" in history
+    assert "Form: Website" in history
     assert "203.0.113.9" in history and "203.0.113.10" in history
     assert "Ja, ich möchte den Newsletter" in history
     assert "waiting for confirmation" not in history

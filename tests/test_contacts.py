@@ -344,3 +344,37 @@ def test_segment_pages_count_preview_and_save(world):
     assert client.post(f"{base}{segment.pk}/delete/").status_code == 302
     with scope(tenant=tenant.pk):
         assert not Segment.objects.filter(tenant=tenant).exists()
+
+
+def test_german_pages_show_labels_not_codes(world):
+    tenant = world.kunde1
+    world.carl.language = "de"
+    world.carl.save(update_fields=["language"])
+    client = world.client_for(world.carl)
+    segments = client.get(f"/t/{tenant.slug}/contacts/segments/").content.decode()
+    assert '<option value="equals" selected>ist</option>' in segments
+    assert '<option value="contains">enthält</option>' in segments
+    assert "<code>email_domain</code>: E-Mail-Domain (Wert: der Teil nach dem @)" in segments
+    assert "equals" not in segments.split('data-testid="segment-fields"')[1].split("</ul>")[0]
+
+    contact = make(world, tenant, "kai@x.de", language="de")
+    make(world, tenant, "fr@x.de", language="fr")
+    odd = make(world, tenant, "odd@x.de", language="xx")
+    with scope(tenant=tenant.pk):
+        ConsentRecord.objects.create(tenant=tenant, contact=contact, source="import")
+        ConsentRecord.objects.create(tenant=tenant, contact=contact, source="form:Website")
+    listing = client.get(f"/t/{tenant.slug}/contacts/").content.decode()
+    assert "<td>Deutsch</td>" in listing and "<td>Französisch</td>" in listing
+    assert "<td>xx</td>" in listing  # no known language: the code as it is
+    detail = client.get(f"/t/{tenant.slug}/contacts/{contact.pk}/").content.decode()
+    assert '<option value="de" selected>Deutsch</option>' in detail
+    history = detail.split('data-testid="consent-history"')[1]
+    assert "<td>Import</td>" in history and "<td>Formular: Website</td>" in history
+    # A code that is no known language is offered as it is, and saving keeps it.
+    odd_url = f"/t/{tenant.slug}/contacts/{odd.pk}/"
+    assert '<option value="xx" selected>xx</option>' in client.get(odd_url).content.decode()
+    form = {"email": "odd@x.de", "language": "xx", "status": "active", "action": "save"}
+    assert client.post(odd_url, form).status_code == 302
+    assert client.post(odd_url, {**form, "language": "yy"}).status_code == 422
+    odd.refresh_from_db()
+    assert odd.language == "xx"

@@ -461,3 +461,12 @@ def test_a_job_whose_worker_died_is_finished_by_the_resume_command(world, paula,
         assert copy_of(target, item) is not None
     with scope(tenant=world.kunde1.pk):
         assert ContentItem.objects.filter(tenant=world.kunde1, key=item.key).count() == 1
+
+
+def test_a_job_writes_in_the_language_of_the_user_who_started_it(world, paula):
+    item = make_item(world.alpha, "Einladung")
+    run(paula, world.alpha, item_ids=[item.pk], target_ids=[world.kunde1.pk])
+    world.paula.language = "de"
+    world.paula.save(update_fields=["language"])
+    job = run(paula, world.alpha, item_ids=[item.pk], target_ids=[world.kunde1.pk])
+    assert result_of(job, world.kunde1).reason.startswith("Nichts zu kopieren")

@@ -249,7 +249,7 @@ def test_descriptions_are_in_the_customers_language(world, clock):
     assert alpha_lines[0].unit == translated("de", "month")
     # Product names come from the price list in the customer's language.
     assert alpha_lines[2].description == translated(
-        "de", item, product="Inhalte kopieren", tenant="Kunde Eins"
+        "de", item, product="Copy Content", tenant="Kunde Eins"
     )
     assert alpha_lines[1].description == translated(
         "de",

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils.encoding import force_bytes
@@ -78,6 +79,25 @@ def test_the_mail_is_in_the_users_language(world):
     request_reset("carl@kunde-eins.example")
     [mail] = mails("password_reset")
     assert mail.language == "de"
+
+
+def test_the_mail_follows_the_stored_language_not_the_requesting_browser(world):
+    german = Client()
+    german.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+    assert (
+        "Sieh in Deinem Posteingang nach"
+        in request_reset(world.carl.email, german).content.decode()
+    )
+    [mail] = mails("password_reset")
+    assert (mail.language, mail.subject) == ("en", "Reset your Mandant password")
+    assert "reset the password" in mail.text_body
+    world.paula.language = "de"
+    world.paula.save(update_fields=["language"])
+    english = Client()
+    english.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    request_reset(world.paula.email, english)
+    mail = mails("password_reset", to=world.paula.email)[-1]
+    assert mail.language == "de" and "Passwort" in mail.subject
 
 
 def test_unknown_and_inactive_addresses_get_the_same_answer_and_no_mail(world):

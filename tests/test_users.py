@@ -201,6 +201,9 @@ def test_inviting_a_user_through_the_form(world, django_capture_on_commit_callba
     assert was_delivered(message)
     page = client.get(response["Location"]).content.decode()
     assert "We have sent an invitation to anna@kunde-eins.example" in page
+    # Invited, not yet a user with the role: the heading says so.
+    assert "Invitation sent: Anna Adler as Editor" in page
+    assert "is now" not in page
     entry = AuditEntry.objects.get(action="user.add")
     assert (entry.actor_id, entry.tenant_id, entry.role_source_id) == (
         world.carl.pk,
@@ -262,6 +265,11 @@ def test_an_existing_person_is_added_without_a_new_password(
     assert "/t/kunde-zwei/" in message.text_body
     assert message.language == carl.language
     assert was_delivered(message)
+    page = world.client_for(world.paula).get(
+        f"/t/kunde-zwei/setup/users/{carl.pk}/added/?outcome=added_existing"
+    )
+    assert "Carl" in page.content.decode() and " is now Editor" in page.content.decode()
+    assert "Invitation sent" not in page.content.decode()
 
 
 def test_the_tenant_created_page_and_the_home_lead_to_create_administrator(world):
@@ -411,3 +419,43 @@ def test_nothing_is_written_when_a_refusal_happens(world):
 def test_removal_asks_for_confirmation_in_the_page(world):
     page = world.client_for(world.carl).get(USERS.format(slug="kunde-eins")).content.decode()
     assert "data-confirm=" in page
+
+
+def test_the_list_names_each_users_language_in_the_page_language(world):
+    world.carl.language = "en"
+    world.carl.save(update_fields=["language"])
+    client = world.client_for(world.carl)
+    assert "<td>English</td>" in client.get(USERS.format(slug="kunde-eins")).content.decode()
+    world.carl.language = "de"
+    world.carl.save(update_fields=["language"])
+    german = client.get(USERS.format(slug="kunde-eins")).content.decode()
+    assert "<td>Deutsch</td>" in german
+    world.paula.language = "de"
+    world.paula.save(update_fields=["language"])
+    world.carl.language = "en"
+    world.carl.save(update_fields=["language"])
+    page = world.client_for(world.paula).get(USERS.format(slug="kunde-eins")).content.decode()
+    assert "<td>Englisch</td>" in page
+
+
+def test_mails_to_a_user_speak_the_users_language_not_the_senders(
+    world, django_capture_on_commit_callbacks
+):
+    """A German administrator adds, invites and re-invites English-speaking people: every mail
+    is in the recipient's stored language (a new person's: the one chosen in the form)."""
+    world.carl.language = "de"
+    world.carl.save(update_fields=["language"])
+    client = world.client_for(world.carl)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(INVITE.format(slug="kunde-eins"), invite_form(email=world.paula.email))
+        client.post(INVITE.format(slug="kunde-eins"), invite_form(language="en"))
+    added = last_message(world.paula.email, "user.added")
+    assert (added.language, added.subject) == ("en", "You have been added to Kunde Eins")
+    anna = User.objects.get(email="anna@kunde-eins.example")
+    invited = last_message(anna.email, "user.invitation")
+    assert (invited.language, invited.subject) == ("en", "Your invitation to Kunde Eins")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/t/kunde-eins/setup/users/{anna.pk}/resend/")
+    again = last_message(anna.email, "user.invitation")
+    assert again.pk != invited.pk
+    assert (again.language, again.subject) == ("en", "Your invitation to Kunde Eins")

@@ -54,7 +54,7 @@ def test_paula_creates_an_administrator_by_invitation_and_hands_the_tenant_over(
     form.get_by_role("button", name="Create administrator").click()
 
     added = page.get_by_test_id("user-added")
-    expect(added).to_contain_text("Anna Adler is now Administrator")
+    expect(added).to_contain_text("Invitation sent: Anna Adler as Administrator")
     expect(added.get_by_test_id("outcome-invited")).to_contain_text(
         f"We have sent an invitation to {INVITEE}"
     )

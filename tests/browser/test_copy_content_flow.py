@@ -64,7 +64,7 @@ def test_paula_copies_a_template_into_two_sub_tenants(
     page.get_by_test_id("start-copy").click()
 
     # The job waits in the queue: the page shows 0 of 2 and polls.
-    expect(page.get_by_text("Copy Content has started for 2 sub-tenant(s).")).to_be_visible()
+    expect(page.get_by_text("Copy Content has started for 2 sub-tenants.")).to_be_visible()
     bar = page.get_by_test_id("job-bar")
     expect(bar).to_have_attribute("max", "2")
     expect(bar).to_have_attribute("value", "0")

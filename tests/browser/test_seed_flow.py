@@ -185,7 +185,7 @@ def test_paula_creates_a_tenant_with_logo_and_logs_into_it(
     form_de = create_form(tenant_tab)
     expect(form_de.get_by_role("button", name="Neuen Mandanten erzeugen")).to_be_visible()
     expect(field(form_de, "Zeichensatz")).to_be_disabled()
-    expect(field(form_de, "Master Mandant")).to_have_value(str(new.pk))
+    expect(field(form_de, "Master-Mandant")).to_have_value(str(new.pk))
     benutzer = menu_de.get_by_role("link", name="Benutzer", exact=True)
     benutzer.click()
     expect(benutzer).to_have_class(ACTIVE)

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -86,7 +86,8 @@ def product_detail(request: OperatorRequest, key: str) -> HttpResponse:
                     price = services.price_add(actor=request.actor, product=product, **data)
                     messages.success(
                         request,
-                        _("The new prices apply from %(date)s.") % {"date": price.valid_from},
+                        _("The new prices apply from %(date)s.")
+                        % {"date": formats.date_format(price.valid_from)},
                     )
                 else:
                     version = services.conditions_publish(

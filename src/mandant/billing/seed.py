@@ -81,7 +81,7 @@ PRODUCTS: list[dict[str, Any]] = [
         "name_en": "Edition PROFESSIONAL",
         "name_de": "Edition PROFESSIONAL",
         "description_en": "Copy Content and opens/clicks tracking included, higher limits.",
-        "description_de": "Inhalte kopieren und Öffnungs-/Klick-Tracking inklusive, höhere Limits.",
+        "description_de": "Copy Content und Öffnungs-/Klick-Tracking inklusive, höhere Limits.",
         "editions": ["PROFESSIONAL"],
         "sort_order": 11,
         "price": {"monthly_fee": "79.00"},
@@ -107,7 +107,7 @@ PRODUCTS: list[dict[str, Any]] = [
             "its edition, billed to your billing account."
         ),
         "description_de": (
-            "Lege Unter-Mandanten für Deine Kunden an. Jeder Unter-Mandant kostet die "
+            "Lege Submandanten für Deine Kunden an. Jeder Submandant kostet die "
             "monatliche Gebühr seiner Edition und wird Deinem Abrechnungskonto berechnet."
         ),
         "sort_order": 20,
@@ -116,14 +116,14 @@ PRODUCTS: list[dict[str, Any]] = [
         "price": {
             "unit_price": "0",
             "unit_en": "per sub-tenant: the monthly fee of its edition",
-            "unit_de": "je Unter-Mandant: die monatliche Gebühr seiner Edition",
+            "unit_de": "je Submandant: die monatliche Gebühr seiner Edition",
         },
         "extra_en": (
             "\n\nPer-tenant fee. Every sub-tenant created below your tenant is billed to your "
             "billing account with the monthly fee of its edition, from the day it is created."
         ),
         "extra_de": (
-            "\n\nGebühr je Mandant. Jeder unterhalb Deines Mandanten angelegte Unter-Mandant "
+            "\n\nGebühr je Mandant. Jeder unterhalb Deines Mandanten angelegte Submandant "
             "wird Deinem Abrechnungskonto mit der monatlichen Gebühr seiner Edition berechnet, "
             "ab dem Tag seiner Anlage."
         ),
@@ -132,14 +132,14 @@ PRODUCTS: list[dict[str, Any]] = [
         "key": "copy_content",
         "kind": "addon",
         "name_en": "Copy Content",
-        "name_de": "Inhalte kopieren",
+        "name_de": "Copy Content",
         "description_en": (
             "Push templates, text blocks and campaign drafts from a master tenant into its "
             "sub-tenants. Included in PROFESSIONAL and ENTERPRISE."
         ),
         "description_de": (
-            "Übertrage Vorlagen, Textbausteine und Kampagnenentwürfe vom Master Mandanten in "
-            "seine Unter-Mandanten. In PROFESSIONAL und ENTERPRISE enthalten."
+            "Übertrage Vorlagen, Textbausteine und Kampagnenentwürfe vom Master-Mandanten in "
+            "seine Submandanten. In PROFESSIONAL und ENTERPRISE enthalten."
         ),
         "sort_order": 30,
         "price": {"monthly_fee": "15.00"},

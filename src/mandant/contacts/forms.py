@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mandant.contacts.models import ContactStatus
 from mandant.contacts.segments import OPS
+from mandant.core.languages import language_choices
 
 SEGMENT_ROWS = 3
 
@@ -16,9 +17,15 @@ class ContactForm(forms.Form):
     email = forms.CharField(label=_("E-mail address"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
-    language = forms.CharField(label=_("Language"), max_length=8, required=False)
+    language = forms.ChoiceField(label=_("Language"), required=False)
     # Not offered on a new contact (it starts active).
     status = forms.ChoiceField(label=_("Status"), choices=ContactStatus.choices, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Offered by name; a contact's code that is no known language is kept as it is.
+        current = str(self.initial.get("language") or "")
+        self.fields["language"].choices = language_choices(current)  # type: ignore[attr-defined]
 
 
 class ListForm(forms.Form):

@@ -34,8 +34,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_scopes import scope, scopes_disabled
 
 from mandant.audit.services import audit_record
@@ -50,7 +52,7 @@ from mandant.contacts.normalize import normalize_email
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.text import UNSTORABLE, unstorable_codes
 from mandant.jobs.models import Job, JobKind, JobStatus
-from mandant.jobs.selectors import job_starter
+from mandant.jobs.selectors import job_language, job_starter
 from mandant.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,13 @@ ERRORS_KEPT = 10_000
 PREVIEW_ROWS = 5
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 STANDARD_TARGETS = ("email", "first_name", "last_name", "language")
+# What the mapping form shows for each standard target (the value stays the target's name).
+TARGET_LABELS: dict[str, Promise] = {
+    "email": gettext_lazy("E-mail address"),
+    "first_name": gettext_lazy("First name"),
+    "last_name": gettext_lazy("Last name"),
+    "language": gettext_lazy("Language"),
+}
 SNIFF_BYTES = 64 * 1024
 SQLITE_MAX_PARAMS = 32_000
 # The job's progress is written at most this often (seconds), not per row or batch.
@@ -839,73 +848,83 @@ def import_job_run(*, job_id: int) -> Job:
         job = Job.objects.select_related("tenant", "created_by").get(pk=job_id)
         if job.finished:
             return job
-        now = timezone.now()
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.RUNNING,
-            started_at=Coalesce(F("started_at"), now),
-            progress_at=now,
+        # Everything the job writes (errors, the consent note) is in the starter's language.
+        with translation.override(job_language(job)):
+            return _import_job_run(job)
+
+
+def _import_job_run(job: Job) -> Job:
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), now),
+        progress_at=now,
+    )
+    checked: Scan | None = None
+    result: Scan | None = None
+    try:
+        upload = ImportFile.objects.select_related("tenant").get(
+            tenant=job.tenant, pk=job.params["upload"]
         )
-        checked: Scan | None = None
-        result: Scan | None = None
-        try:
-            upload = ImportFile.objects.select_related("tenant").get(
-                tenant=job.tenant, pk=job.params["upload"]
-            )
-            mapping = {int(k): v for k, v in job.params["mapping"].items()}
-            keep_valid = bool(job.params.get("keep_valid"))
-            progress = _Progress(job, 1 if keep_valid else 2)
-            if not keep_valid:
-                checked = scan(upload, mapping, count_existing=False, progress=progress)
-                if checked.invalid:
-                    Job.objects.filter(pk=job.pk).update(
-                        status=JobStatus.FAILED,
-                        finished_at=timezone.now(),
-                        done=0,
-                        error=_("%(n)s rows are invalid: nothing was imported.")
-                        % {"n": checked.invalid},
-                        summary={
-                            **checked.as_dict(),
-                            "imported": 0,
-                            "errors": _errors_out(checked),
-                        },
+        mapping = {int(k): v for k, v in job.params["mapping"].items()}
+        keep_valid = bool(job.params.get("keep_valid"))
+        progress = _Progress(job, 1 if keep_valid else 2)
+        if not keep_valid:
+            checked = scan(upload, mapping, count_existing=False, progress=progress)
+            if checked.invalid:
+                Job.objects.filter(pk=job.pk).update(
+                    status=JobStatus.FAILED,
+                    finished_at=timezone.now(),
+                    done=0,
+                    error=ngettext(
+                        "%(n)s row is invalid: nothing was imported.",
+                        "%(n)s rows are invalid: nothing was imported.",
+                        checked.invalid,
                     )
-                    job.refresh_from_db()
-                    return job
-                progress.next_pass(checked.rows)
-            result = write(upload, mapping, progress=progress)
-            refresh_statistics(result.valid - result.duplicates)
-            summary = {
-                **result.as_dict(),
-                "imported": result.valid - result.duplicates,
-                "errors": _errors_out(result),
-            }
-        except Exception as exc:
-            logger.exception("Contact import job %s failed", job.pk)
-            Job.objects.filter(pk=job.pk).update(
-                status=JobStatus.FAILED, finished_at=timezone.now(), error=str(exc)[:500]
-            )
-            job.refresh_from_db()
-            return job
-        finally:
-            for done_scan in (checked, result):
-                if done_scan is not None:
-                    done_scan.close()
-        with transaction.atomic():
-            Job.objects.filter(pk=job.pk).update(
-                status=JobStatus.DONE,
-                finished_at=timezone.now(),
-                summary=summary,
-                done=result.rows,
-                total=result.rows,
-            )
-            actor, grant = job_starter(job)
-            audit_record(
-                actor=actor,
-                action="contact.import",
-                tenant=job.tenant,
-                grant=grant,
-                obj=job,
-                changes=result.as_dict(),
-            )
+                    % {"n": checked.invalid},
+                    summary={
+                        **checked.as_dict(),
+                        "imported": 0,
+                        "errors": _errors_out(checked),
+                    },
+                )
+                job.refresh_from_db()
+                return job
+            progress.next_pass(checked.rows)
+        result = write(upload, mapping, progress=progress)
+        refresh_statistics(result.valid - result.duplicates)
+        summary = {
+            **result.as_dict(),
+            "imported": result.valid - result.duplicates,
+            "errors": _errors_out(result),
+        }
+    except Exception as exc:
+        logger.exception("Contact import job %s failed", job.pk)
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=str(exc)[:500]
+        )
         job.refresh_from_db()
         return job
+    finally:
+        for done_scan in (checked, result):
+            if done_scan is not None:
+                done_scan.close()
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.DONE,
+            finished_at=timezone.now(),
+            summary=summary,
+            done=result.rows,
+            total=result.rows,
+        )
+        actor, grant = job_starter(job)
+        audit_record(
+            actor=actor,
+            action="contact.import",
+            tenant=job.tenant,
+            grant=grant,
+            obj=job,
+            changes=result.as_dict(),
+        )
+    job.refresh_from_db()
+    return job

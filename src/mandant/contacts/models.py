@@ -7,9 +7,11 @@ A contact's status is tenant-wide: an unsubscribe, bounce or complaint applies t
 import secrets
 
 from django.db import models
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
+from mandant.core.languages import language_name
 from mandant.tenants.models import Tenant
 
 
@@ -66,6 +68,11 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return self.email
 
+    @property
+    def language_name(self) -> str:
+        """The language as people read it ("Deutsch" on a German page), not its code."""
+        return language_name(self.language)
+
 
 class ConsentRecord(models.Model):
     """Proof of consent: where (``source``: a ``ConsentSource`` value, for a sign-up form
@@ -104,6 +111,16 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} {self.source}"
+
+    @property
+    def source_label(self) -> str:
+        """The source as people read it: "Form: Website" for ``form:Website``."""
+        kind, _sep, name = self.source.partition(":")
+        try:
+            label = capfirst(str(ConsentSource(kind).label))
+        except ValueError:
+            return self.source
+        return f"{label}: {name}" if name else label
 
 
 class ContactList(models.Model):

@@ -13,13 +13,36 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from mandant.contacts.models import Contact, ContactList, ContactStatus, ListMembership
 from mandant.tenants.models import Tenant
 
 OPS = ("equals", "contains")
 FIXED_FIELDS = ("status", "language", "list", "email_domain")
+# What the form shows for each comparison (the value stays the technical name).
+OP_LABELS: dict[str, Promise] = {
+    "equals": pgettext_lazy("segment comparison", "is"),
+    "contains": pgettext_lazy("segment comparison", "contains"),
+}
+# The fields as the form explains them: (name typed under "Field", label, what the value is).
+FIELD_HELP: tuple[tuple[str, Promise, Promise], ...] = (
+    (
+        "status",
+        gettext_lazy("Status"),
+        gettext_lazy("active, unsubscribed, bounced, complained, blocked or unconfirmed"),
+    ),
+    ("language", gettext_lazy("Language"), gettext_lazy("a language code such as de or en")),
+    ("list", gettext_lazy("List"), gettext_lazy("the number of the list")),
+    ("email_domain", gettext_lazy("E-mail domain"), gettext_lazy("the part after the @")),
+    (
+        "field:NAME",
+        gettext_lazy("Custom field NAME"),
+        gettext_lazy("its content, or with “contains” a part of it"),
+    ),
+)
 
 
 def clean_rules(tenant: Tenant, rules: Any) -> dict[str, Any]:

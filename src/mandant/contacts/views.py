@@ -36,7 +36,7 @@ from mandant.contacts.forms import (
 )
 from mandant.contacts.models import ConsentRecord, Contact, ContactStatus, ImportFile, SignupForm
 from mandant.contacts.normalize import normalize_email
-from mandant.contacts.segments import OPS, apply_rules, clean_rules
+from mandant.contacts.segments import FIELD_HELP, OP_LABELS, OPS, apply_rules, clean_rules
 from mandant.contacts.services import contact_unsubscribe
 from mandant.contacts.unsubscribe import read_token
 from mandant.core.errors import NotFound
@@ -169,7 +169,7 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
             "errors": errors,
             "dry_run": dry_run,
             "keep_valid": keep_valid,
-            "targets": importing.STANDARD_TARGETS,
+            "targets": list(importing.TARGET_LABELS.items()),
         },
         status=422 if errors else 200,
     )
@@ -448,7 +448,8 @@ def segments(request: TenantRequest) -> HttpResponse:
                 )
                 for i in range(SEGMENT_ROWS)
             ],
-            "ops": OPS,
+            "ops": [(op, OP_LABELS[op]) for op in OPS],
+            "segment_fields": FIELD_HELP,
         },
         status=status,
     )

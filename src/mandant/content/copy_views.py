@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mandant.accounts.roles import Action
@@ -86,7 +86,7 @@ def _copy_page(
 @tenant_view(Action.CONTENT_COPY)
 @require_http_methods(["GET", "POST"])
 def copy_content(request: TenantRequest) -> HttpResponse:
-    """*Inhalte kopieren*: the library's selection arrives by GET; "Start" POSTs."""
+    """Copy Content: the library's selection arrives by GET; "Start" POSTs."""
     if request.method == "GET":
         query = request.GET.copy()
         query.setdefault("scope", "chosen")
@@ -129,7 +129,12 @@ def copy_content(request: TenantRequest) -> HttpResponse:
         raise Http404 from None
     messages.success(
         request,
-        _("Copy Content has started for %(count)s sub-tenant(s).") % {"count": job.total},
+        ngettext(
+            "Copy Content has started for %(count)s sub-tenant.",
+            "Copy Content has started for %(count)s sub-tenants.",
+            job.total,
+        )
+        % {"count": job.total},
     )
     return redirect("content:job", request.tenant.slug, job.pk)
 

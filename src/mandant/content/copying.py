@@ -24,7 +24,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django_scopes import scope, scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
@@ -40,7 +40,7 @@ from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.ids import storable_ids
 from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
-from mandant.jobs.selectors import job_starter
+from mandant.jobs.selectors import job_language, job_starter
 from mandant.tenants.models import Tenant, TenantType, TenantVersion, subtree_upper_bound
 from mandant.tenants.selectors import effective_grant, in_subtree, tenant_filter
 
@@ -406,9 +406,11 @@ class TargetResult:
             return self
         if self.counts["conflict"]:
             self.outcome = OUTCOME_CONFLICT
-            self.reason = _("%(count)s item(s) conflict with the sub-tenant's own items.") % {
-                "count": self.counts["conflict"]
-            }
+            self.reason = ngettext(
+                "%(count)s item conflicts with the sub-tenant's own items.",
+                "%(count)s items conflict with the sub-tenant's own items.",
+                self.counts["conflict"],
+            ) % {"count": self.counts["conflict"]}
         elif self.counts["updated"]:
             self.outcome = OUTCOME_UPDATED
         elif self.counts["copied"]:
@@ -818,8 +820,8 @@ def copy_job_run(*, job_id: int) -> Job:
             started_at=Coalesce(F("started_at"), now),
             progress_at=now,
         )
-        language = getattr(job.created_by, "language", "") or settings.LANGUAGE_CODE
-        with translation.override(language):
+        # Everything the job writes is in the language of the user who started it.
+        with translation.override(job_language(job)):
             try:
                 plan = _source_plan(
                     job.tenant, job.params.get("items", []), job.params.get("folders", [])
@@ -836,7 +838,7 @@ def copy_job_run(*, job_id: int) -> Job:
                 )
                 job.refresh_from_db()
                 return job
-        _finish(job)
+            _finish(job)
         job.refresh_from_db()
         return job
 

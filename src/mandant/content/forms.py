@@ -343,13 +343,13 @@ class CopyForm(forms.Form):
     target_type = forms.ChoiceField(
         label=_("Only of type"),
         required=False,
-        choices=[("", _("all types")), *TenantType.choices],
+        choices=[("", _("All types")), *TenantType.choices],
         widget=FastSelect,
     )
     target_version = forms.ChoiceField(
         label=_("Only of version"),
         required=False,
-        choices=[("", _("all versions")), *TenantVersion.choices],
+        choices=[("", _("All versions")), *TenantVersion.choices],
         widget=FastSelect,
     )
     targets = IdListField(required=False, widget=forms.CheckboxSelectMultiple)

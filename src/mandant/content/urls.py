@@ -27,7 +27,7 @@ urlpatterns = [
         views.item_version_restore,
         name="version_restore",
     ),
-    # Copy Content (*Inhalte kopieren*) and its jobs.
+    # Copy Content and its jobs.
     path("copy/", copy_views.copy_content, name="copy"),
     path("jobs/", copy_views.job_list_view, name="jobs"),
     path("jobs/<id:job_id>/", copy_views.job_detail, name="job"),

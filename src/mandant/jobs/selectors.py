@@ -118,6 +118,15 @@ def job_exists(*, pk: int) -> bool:
         return Job.objects.filter(pk=pk).exists()
 
 
+def job_language(job: Job) -> str:
+    """The language a job runs in: that of the user who started it (the default language for a
+    job without one). Every text the job stores (errors, summaries, consent notes) is written in
+    it, as the worker itself runs in the default language."""
+    language = getattr(job.created_by, "language", "") if job.created_by_id else ""
+    codes = {code for code, _name in settings.LANGUAGES}
+    return language if language in codes else settings.LANGUAGE_CODE
+
+
 def job_starter(job: Job) -> tuple[Actor | None, RoleGrant | None]:
     """Who started the job and with which role: for the audit entry written when it ends."""
     actor = Actor(user=job.created_by, api_key=job.created_via_api_key) if job.created_by else None

@@ -131,19 +131,19 @@ class TenantFilterForm(forms.Form):
     type = forms.ChoiceField(
         label=_("Type"),
         required=False,
-        choices=[("", _("all types")), *TenantType.choices],
+        choices=[("", _("All types")), *TenantType.choices],
         widget=FastSelect,
     )
     version = forms.ChoiceField(
         label=_("Version"),
         required=False,
-        choices=[("", _("all versions")), *TenantVersion.choices],
+        choices=[("", _("All versions")), *TenantVersion.choices],
         widget=FastSelect,
     )
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
-        choices=[("", _("all states")), *TenantStatus.choices],
+        choices=[("", _("All statuses")), *TenantStatus.choices],
         widget=FastSelect,
     )
 
