@@ -170,3 +170,10 @@ def test_an_unknown_status_filter_finds_nobody(world, ready, api):
     response = api.get(f"/tenants/{ready.tenant.pk}/contacts?status=bogus")
     assert response.status_code == 200 and response.json()["total"] == 0
     assert api.get(f"/tenants/{ready.tenant.pk}/contacts").json()["total"] > 0
+
+
+def test_unstorable_text_is_refused_in_the_clients_language(world, ready):
+    api = Api(world.api_key(ready.admin, ready.tenant), language="de")
+    response = api.post(f"/tenants/{ready.tenant.pk}/lists", {"name": "L\x00"})
+    assert "U+0000" in response.json()["errors"]["name"][0]
+    assert "nicht gespeichert werden" in response.json()["errors"]["name"][0]
