@@ -22,7 +22,54 @@ from mandant.api.tenants import router as tenants_router
 from mandant.api.users import router as users_router
 from mandant.core.errors import NotFound, PermissionDenied, is_conflict, messages_by_field
 
-api = NinjaAPI(
+_DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
+_ERRORS = {
+    "type": "object",
+    "properties": {
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+    },
+}
+# Answers every operation can give, whatever its own response list says.
+_COMMON_RESPONSES = (
+    ("401", "Missing or invalid API key", _DETAIL, lambda op, path: bool(op.get("security"))),
+    (
+        "404",
+        "Not found (an id in the path names nothing here)",
+        _DETAIL,
+        lambda op, path: "{" in path,
+    ),
+    (
+        "422",
+        "Invalid input, one list of messages per field",
+        _ERRORS,
+        lambda op, path: bool(op.get("parameters") or op.get("requestBody")),
+    ),
+)
+
+
+class MandantApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        """The spec with the answers the error handlers give on every route: clients (and
+        schemathesis) see 401, 404 and 422 documented where they can happen."""
+        schema = super().get_openapi_schema(**kwargs)
+        for path, path_item in schema["paths"].items():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for status, description, body, applies in _COMMON_RESPONSES:
+                    # ninja keys the routes' own responses by int: theirs win.
+                    declared = status in responses or int(status) in responses
+                    if not declared and applies(operation, path):
+                        responses[status] = {
+                            "description": description,
+                            "content": {"application/json": {"schema": body}},
+                        }
+        return schema
+
+
+api = MandantApi(
     title="Mandant API",
     version="1",
     description="Tenant management for partners. Authenticate with `Authorization: Bearer <key>`.",
