@@ -92,6 +92,14 @@ def test_demo_key_and_logins_work(db):
         == 302
     )
     assert operator.get("/operator/").status_code == 200
+    # The partner pays for its customers: a customer's billing page says so.
+    admin = Client()
+    admin.post(
+        "/login/",
+        {"email": data["customer_admin_email"], "password": data["customer_admin_password"]},
+    )
+    billing = admin.get("/t/autohaus-nord/setup/billing/").content.decode()
+    assert "invoiced to <strong>Demo Agentur GmbH</strong>" in billing
 
 
 def test_demo_restores_the_product_if_it_was_switched_off(db):

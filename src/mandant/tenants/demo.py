@@ -13,6 +13,7 @@ from mandant.accounts.services import (
     membership_set,
     user_create,
 )
+from mandant.billing.models import BillingAccount
 from mandant.campaigns.demo import demo_ready_to_send
 from mandant.core.actor import Actor
 from mandant.tenants.models import Tenant
@@ -33,6 +34,13 @@ CUSTOMER_ADMIN_EMAIL = "admin@autohaus-nord.example"
 CUSTOMER_ADMIN_PASSWORD = "autohaus-kolibri-segel-58"  # noqa: S105 - demo only, printed
 CUSTOMER_ADMIN_TENANT = "Autohaus Nord"
 DEMO_KEY_SEED = "mandant-demo-api-key"
+DEMO_BILLING_ACCOUNT = {
+    "name": "Demo Agentur GmbH",
+    "address": "Musterweg 1\n20095 Hamburg",
+    "country": "DE",
+    "vat_id": "DE123456789",
+    "email": "buchhaltung@demo-agentur.example",
+}
 
 
 @dataclass
@@ -82,6 +90,9 @@ def demo_load(url: str = "http://127.0.0.1:8000/") -> DemoLogins:
     if not partner.memberships.filter(tenant=partner_tenant).exists():
         membership_set(actor=op, tenant=partner_tenant, user=partner, role=Role.CUSTOMER_SERVICE)
     partner_actor = Actor(user=partner)
+    # The partner pays for its customers (as service staff would set it up in the admin), so
+    # an upgrade activated in the demo shows whose invoice it goes on.
+    BillingAccount.objects.get_or_create(tenant=partner_tenant, defaults=DEMO_BILLING_ACCOUNT)
     for name, tenant_type, version, charset in CUSTOMERS:
         existing = Tenant.objects.filter(name_key=tenant_name_key(name)).first()
         if existing is None:
