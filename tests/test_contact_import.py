@@ -21,8 +21,16 @@ from django_scopes import scope, scopes_disabled
 from import_support import queued_import
 from mandant.accounts.roles import Role
 from mandant.contacts import importing
-from mandant.contacts.models import ConsentRecord, Contact, ImportFile, ImportFileChunk
+from mandant.contacts.models import (
+    ConsentRecord,
+    Contact,
+    ContactList,
+    ImportFile,
+    ImportFileChunk,
+    ListMembership,
+)
 from mandant.contacts.normalize import normalize_email
+from mandant.contacts.services import contact_create, list_add_members, list_create
 from mandant.core.actor import Actor, RoleGrant
 from mandant.jobs.models import Job, JobStatus
 
@@ -31,7 +39,7 @@ def upload(tenant, text: str, encoding: str = "utf-8"):  # type: ignore[no-untyp
     return importing.upload_create(tenant=tenant, name="c.csv", data=text.encode(encoding))
 
 
-def run(world, tenant, kept, mapping=None, keep_valid=False):  # type: ignore[no-untyped-def]
+def run(world, tenant, kept, mapping=None, keep_valid=False, list_id=None):  # type: ignore[no-untyped-def]
     header, _p = importing.header_and_preview(kept)
     job = importing.import_start(
         actor=Actor(user=world.paula),
@@ -40,6 +48,7 @@ def run(world, tenant, kept, mapping=None, keep_valid=False):  # type: ignore[no
         upload=kept,
         mapping=mapping if mapping is not None else importing.guess_mapping(header),
         keep_valid=keep_valid,
+        list_id=list_id,
     )
     return importing.import_job_run(job_id=job.pk)
 
@@ -66,6 +75,75 @@ def test_a_row_with_control_characters_is_invalid_and_the_rest_imported(world):
     ]
     assert contacts(world.kunde1)["c@x.de"].fields == {"stadt": "Kiel\r\nNord"}
     assert set(contacts(world.kunde1)) == {"c@x.de"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_puts_every_imported_contact_on_the_chosen_list_once(world):
+    with scope(tenant=world.kunde1.pk):
+        target = list_create(actor=None, tenant=world.kunde1, name="Messe 2026")
+        known = contact_create(actor=None, tenant=world.kunde1, email="b@x.de")
+        list_add_members(
+            actor=None, tenant=world.kunde1, contact_list=target, contact_ids=[known.pk]
+        )
+    text = "email,first_name\na@x.de,Anna\nb@x.de,Bert\nkaputt,Kai\nc@x.de,Cem\n"
+    kept = upload(world.kunde1, text)
+    job = run(world, world.kunde1, kept, keep_valid=True, list_id=target.pk)
+    assert job.status == JobStatus.DONE, job.error
+    # Run again (a restarted job): nobody is on the list twice.
+    with scopes_disabled():
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, finished_at=None)
+    assert importing.import_job_run(job_id=job.pk).status == JobStatus.DONE
+    with scope(tenant=world.kunde1.pk):
+        members = ListMembership.objects.filter(contact_list=target)
+        assert sorted(m.contact.email for m in members) == ["a@x.de", "b@x.de", "c@x.de"]
+
+
+def test_the_list_must_be_the_tenants_and_still_exist(world):
+    with scope(tenant=world.kunde2.pk):
+        foreign = list_create(actor=None, tenant=world.kunde2, name="Fremd")
+    with pytest.raises(ValidationError) as refused:
+        run(world, world.kunde1, upload(world.kunde1, "email\na@x.de\n"), list_id=foreign.pk)
+    assert refused.value.message_dict == {"list_id": ["Choose a list of this tenant."]}
+    with scope(tenant=world.kunde1.pk):
+        gone = list_create(actor=None, tenant=world.kunde1, name="Bald weg")
+    kept = upload(world.kunde1, "email\na@x.de\n")
+    header, _p = importing.header_and_preview(kept)
+    job = importing.import_start(
+        actor=Actor(user=world.paula),
+        tenant=world.kunde1,
+        grant=RoleGrant(role=Role.CUSTOMER_SERVICE, source=world.alpha),
+        upload=kept,
+        mapping=importing.guess_mapping(header),
+        list_id=gone.pk,
+    )
+    with scope(tenant=world.kunde1.pk):
+        ContactList.objects.filter(pk=gone.pk).delete()
+    job = importing.import_job_run(job_id=job.pk)
+    assert job.status == JobStatus.FAILED
+    assert job.error == "The list to add the contacts to has been deleted."
+    assert contacts(world.kunde1) == {}
+
+
+def test_the_wizard_offers_the_tenants_lists(world):
+    with scope(tenant=world.kunde1.pk):
+        target = list_create(actor=None, tenant=world.kunde1, name="Messe 2026")
+    client = world.client_for(world.paula)
+    kept = upload(world.kunde1, "email\na@x.de\n")
+    url = f"/t/{world.kunde1.slug}/contacts/import/{kept.pk}/"
+    assert "Messe 2026" in client.get(url).content.decode()
+    wrong = client.post(url, {"col0": "email", "list_id": "999999", "action": "start"})
+    assert wrong.status_code == 422
+    assert "Choose a list of this tenant." in wrong.content.decode()
+    response = client.post(url, {"col0": "email", "list_id": str(target.pk), "action": "start"})
+    assert response.status_code == 302
+    with scopes_disabled():
+        job = Job.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    assert job.params["list_id"] == target.pk
+    page = client.get(response["Location"]).content.decode()
+    assert "Messe 2026" not in page  # not done yet: nothing is on the list
+    importing.import_job_run(job_id=job.pk)
+    page = client.get(response["Location"]).content.decode()
+    assert "The imported contacts are on the list" in page and "Messe 2026" in page
 
 
 def test_mapping_preview_and_custom_fields(world):

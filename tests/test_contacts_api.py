@@ -10,7 +10,7 @@ from django_scopes import scope, scopes_disabled
 from tests.user_support import IMMEDIATE_TASKS
 
 from mandant.contacts.models import Contact, ImportFile
-from mandant.contacts.services import contact_create
+from mandant.contacts.services import contact_create, list_create
 
 API = "/api/v1"
 
@@ -114,3 +114,27 @@ def test_other_tenants_are_404(world, api):
     # The contact id of kunde1 asked for in kunde2 (a tenant paula reaches too).
     assert api.get(f"/tenants/{world.kunde2.pk}/contacts/{contact.pk}").status_code == 404
     assert api.get(f"/tenants/{t}/contacts/{contact.pk}").status_code == 200
+
+
+def test_import_into_a_list(world, api, django_capture_on_commit_callbacks):
+    t = world.kunde1.pk
+    with scope(tenant=t):
+        newsletter = list_create(actor=None, tenant=world.kunde1, name="Newsletter")
+    with scope(tenant=world.kunde2.pk):
+        foreign = list_create(actor=None, tenant=world.kunde2, name="Fremd")
+    csv = b"email\na@x.de\nb@x.de\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.client.post(
+            f"{API}/tenants/{t}/contacts/import?list_id={newsletter.pk}",
+            {"file": SimpleUploadedFile("c.csv", csv, content_type="text/csv")},
+            **api.headers,
+        )
+    assert response.status_code == 202, response.content
+    assert api.get(f"/tenants/{t}/lists").json()[0]["members"] == 2
+    refused = api.client.post(
+        f"{API}/tenants/{t}/contacts/import?list_id={foreign.pk}",
+        {"file": SimpleUploadedFile("c.csv", csv, content_type="text/csv")},
+        **api.headers,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == {"list_id": ["Choose a list of this tenant."]}

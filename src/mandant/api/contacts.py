@@ -175,6 +175,7 @@ def import_contacts(
     tenant_id: int,
     file: File[UploadedFile],
     keep_valid: bool = False,
+    list_id: int | None = None,
 ) -> Status[JobStartedOut]:
     # One transaction: a file the import refuses (no e-mail column, …) is not kept.
     with (
@@ -192,6 +193,7 @@ def import_contacts(
                 upload=upload,
                 mapping=importing.guess_mapping(header),
                 keep_valid=keep_valid,
+                list_id=list_id,
             )
     url = reverse("api:get_job", kwargs={"job_id": job.pk})
     response["Location"] = url

@@ -45,11 +45,14 @@ from mandant.contacts.models import (
     ConsentRecord,
     ConsentSource,
     Contact,
+    ContactList,
     ImportFile,
     ImportFileChunk,
+    ListMembership,
 )
 from mandant.contacts.normalize import normalize_email
 from mandant.core.actor import Actor, RoleGrant
+from mandant.core.ids import as_pk
 from mandant.core.text import UNSTORABLE, unstorable_codes
 from mandant.jobs.models import Job, JobKind, JobStatus
 from mandant.jobs.selectors import job_language, job_starter
@@ -596,7 +599,7 @@ def _row_constants(
 
 
 def _upsert_postgresql(
-    tenant: Tenant, records: dict[str, Record], first: set[str], text: str
+    tenant: Tenant, records: dict[str, Record], first: set[str], text: str, list_id: int | None
 ) -> None:
     """COPY the batch into a temporary table, then one ``INSERT … ON CONFLICT DO UPDATE`` that
     also writes the consent records of the addresses first seen in this import."""
@@ -654,9 +657,24 @@ def _upsert_postgresql(
             """,  # noqa: S608 (names from model metadata, values bound)
             [v for _c, _t, v in contact_consts] + [v for _c, _t, v in consent_consts],
         )
+        if list_id is not None:
+            cursor.execute(
+                f"""
+                INSERT INTO {quote(ListMembership._meta.db_table)}
+                    (tenant_id, contact_list_id, contact_id, added_at)
+                SELECT c.tenant_id, %s, c.id, %s
+                FROM {quote(Contact._meta.db_table)} c
+                JOIN mandant_contact_import s ON s.email = c.email
+                WHERE c.tenant_id = %s
+                ON CONFLICT (tenant_id, contact_list_id, contact_id) DO NOTHING
+                """,  # noqa: S608 (names from model metadata, values bound)
+                [list_id, timezone.now(), tenant.pk],
+            )
 
 
-def _upsert_sqlite(tenant: Tenant, records: dict[str, Record], first: set[str], text: str) -> None:
+def _upsert_sqlite(
+    tenant: Tenant, records: dict[str, Record], first: set[str], text: str, list_id: int | None
+) -> None:
     """One multi-row ``INSERT … ON CONFLICT DO UPDATE … RETURNING``, then the consent records
     with one ``executemany``."""
     quote = connection.ops.quote_name
@@ -696,18 +714,30 @@ def _upsert_sqlite(tenant: Tenant, records: dict[str, Record], first: set[str], 
                 """,  # noqa: S608 (names from model metadata, values bound)
                 params,
             )
-            ids = [pk for pk, email in cursor.fetchall() if email in first]
+            written = cursor.fetchall()
+            ids = [pk for pk, email in written if email in first]
             cursor.executemany(
                 f"INSERT INTO {quote(ConsentRecord._meta.db_table)} ({', '.join(consent_columns)})"  # noqa: S608 (names from model metadata, values bound)
                 f" VALUES ({', '.join(['%s'] * len(consent_columns))})",
                 [(pk, *consent_values) for pk in ids],
             )
+            if list_id is not None:
+                added_at = timezone.now()
+                cursor.executemany(
+                    f"INSERT INTO {quote(ListMembership._meta.db_table)}"  # noqa: S608 (names from model metadata, values bound)
+                    " (tenant_id, contact_list_id, contact_id, added_at) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (tenant_id, contact_list_id, contact_id) DO NOTHING",
+                    [(tenant.pk, list_id, pk, added_at) for pk, _email in written],
+                )
 
 
-def _write_batch(tenant: Tenant, records: dict[str, Record], first: set[str]) -> None:
+def _write_batch(
+    tenant: Tenant, records: dict[str, Record], first: set[str], list_id: int | None
+) -> None:
     """Upsert one batch (already merged by address, last row wins) in one transaction: names
     and language replaced where the file has a value, custom fields merged, the status never
-    touched; a consent record for each address first seen in this import (``first``)."""
+    touched; a consent record for each address first seen in this import (``first``); every
+    contact of the batch on the list ``list_id`` (when given; once, however often run)."""
     text = _("Imported from a CSV file.")
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -715,9 +745,9 @@ def _write_batch(tenant: Tenant, records: dict[str, Record], first: set[str]) ->
                 # No WAL flush per batch: the job's final (synchronous) commit flushes every
                 # batch before it, and after a crash the idempotent job is simply run again.
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            _upsert_postgresql(tenant, records, first, text)
+            _upsert_postgresql(tenant, records, first, text, list_id)
         else:
-            _upsert_sqlite(tenant, records, first, text)
+            _upsert_sqlite(tenant, records, first, text, list_id)
 
 
 def write(
@@ -725,8 +755,10 @@ def write(
     mapping: dict[int, str],
     *,
     progress: Callable[[int], None] | None = None,
+    list_id: int | None = None,
 ) -> Scan:
-    """The write pass: valid rows upserted in batches; invalid ones reported."""
+    """The write pass: valid rows upserted in batches (and put on the list ``list_id``);
+    invalid ones reported."""
     tenant = upload.tenant
     result = Scan()
     seen = _Seen()
@@ -735,7 +767,7 @@ def write(
 
     def flush() -> None:
         if pending:
-            _write_batch(tenant, pending, first)
+            _write_batch(tenant, pending, first, list_id)
             pending.clear()
             first.clear()
         if progress is not None:
@@ -789,9 +821,18 @@ def import_start(
     upload: ImportFile,
     mapping: dict[Any, Any],
     keep_valid: bool = False,
+    list_id: Any = None,
 ) -> Job:
+    """Queue the import of ``upload`` with the column ``mapping``; every imported contact also
+    goes on the list ``list_id`` when one is given ("" or None: none)."""
     header, _preview = header_and_preview(upload)
     cleaned = clean_mapping(mapping, len(header))
+    contact_list = None
+    if list_id not in (None, ""):
+        with scope(tenant=tenant.pk):
+            contact_list = ContactList.objects.filter(tenant=tenant, pk=as_pk(list_id)).first()
+        if contact_list is None:
+            raise ValidationError({"list_id": _("Choose a list of this tenant.")})
     total = _count_lines(upload)
     with transaction.atomic(), scope(tenant=tenant.pk):
         job = Job.objects.create(
@@ -803,6 +844,7 @@ def import_start(
                 "mapping": {str(k): v for k, v in cleaned.items()},
                 "keep_valid": keep_valid,
                 "file_name": upload.name,
+                "list_id": contact_list.pk if contact_list is not None else None,
             },
             created_by=actor.user,
             created_via_api_key=actor.api_key,
@@ -891,7 +933,13 @@ def _import_job_run(job: Job) -> Job:
                 job.refresh_from_db()
                 return job
             progress.next_pass(checked.rows)
-        result = write(upload, mapping, progress=progress)
+        list_id = job.params.get("list_id")
+        if (
+            list_id is not None
+            and not ContactList.objects.filter(tenant=job.tenant, pk=list_id).exists()
+        ):
+            raise ValidationError(_("The list to add the contacts to has been deleted."))
+        result = write(upload, mapping, progress=progress, list_id=list_id)
         refresh_statistics(result.valid - result.duplicates)
         summary = {
             **result.as_dict(),
@@ -900,8 +948,9 @@ def _import_job_run(job: Job) -> Job:
         }
     except Exception as exc:
         logger.exception("Contact import job %s failed", job.pk)
+        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error=str(exc)[:500]
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=reason[:500]
         )
         job.refresh_from_db()
         return job

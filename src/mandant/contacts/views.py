@@ -34,7 +34,13 @@ from mandant.contacts.forms import (
     SegmentForm,
     SignupFormForm,
 )
-from mandant.contacts.models import ConsentRecord, Contact, ContactStatus, ImportFile, SignupForm
+from mandant.contacts.models import (
+    ConsentRecord,
+    Contact,
+    ContactStatus,
+    ImportFile,
+    SignupForm,
+)
 from mandant.contacts.normalize import normalize_email
 from mandant.contacts.segments import FIELD_HELP, OP_LABELS, OPS, apply_rules, clean_rules
 from mandant.contacts.services import contact_unsubscribe
@@ -135,9 +141,11 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
     errors: list[str] = []
     dry_run: dict[str, Any] | None = None
     keep_valid = False
+    list_id = ""
     if request.method == "POST":
         mapping = {i: request.POST.get(f"col{i}", "") for i in range(len(header))}
         keep_valid = request.POST.get("keep_valid") == "on"
+        list_id = request.POST.get("list_id", "")
         try:
             cleaned = importing.clean_mapping(mapping, len(header))
             if request.POST.get("action") == "dry_run":
@@ -151,6 +159,7 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
                     upload=upload,
                     mapping=cleaned,
                     keep_valid=keep_valid,
+                    list_id=list_id,
                 )
                 return redirect("contacts:job", request.tenant.slug, job.pk)
         except ValidationError as exc:
@@ -170,6 +179,8 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
             "dry_run": dry_run,
             "keep_valid": keep_valid,
             "targets": list(importing.TARGET_LABELS.items()),
+            "lists": selectors.lists_of_tenant(tenant=request.tenant),
+            "list_id": list_id,
         },
         status=422 if errors else 200,
     )
@@ -183,12 +194,18 @@ def _job(request: TenantRequest, job_id: int) -> Job:
 @require_GET
 def job_detail(request: TenantRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
+    list_id = (job.params or {}).get("list_id")
     return render(
         request,
         "contacts/job.html",
         {
             "job": job,
             "summary": job.summary or {},
+            "import_list": selectors.lists_of_tenant(tenant=request.tenant)
+            .filter(pk=list_id)
+            .first()
+            if list_id
+            else None,
             **stalled_context(request, job, "contacts:job_restart"),
         },
     )
