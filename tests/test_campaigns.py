@@ -218,7 +218,7 @@ def test_test_send_arrives_over_smtp_with_the_actors_name_and_is_audited(ready, 
     assert received.rcpt_tos == ["Pruefer@example.org"]
     message = received.message
     assert message["Message-ID"] == f"<{message_id}>"
-    assert "Hello Carl," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Hello Carl\r\n" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     entry = AuditEntry.objects.get(action="campaign.test_send")
     assert entry.changes["to"] == "Pruefer@example.org"
 
@@ -307,7 +307,7 @@ def test_pages_create_edit_check_preview_and_test_send(world, ready, smtp):
     assert "Herbstgrüße" in preview and "Viele Grüße aus Berlin" in preview
     rendered = client.get(url + "render/")
     assert "sandbox" in rendered["Content-Security-Policy"]
-    assert "Hello Carl," in rendered.content.decode()
+    assert "<p>Hello Carl</p>" in rendered.content.decode()
     sent = client.post(url + "test-send/", {"to_email": "pruefer@example.org"})
     assert sent.status_code == 302
     assert smtp.handler.to("pruefer@example.org")

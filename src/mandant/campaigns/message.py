@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils import translation
+from django.utils.translation import pgettext
 
 from mandant.billing.features import feature_enabled
 from mandant.campaigns import tracking
@@ -175,7 +176,10 @@ class MessageSkeleton:
     boundary: str
     subject_header: str  # the encoded subject when it has no personal placeholder, else ""
     signing_domain: SendingDomain | None
-    salutations: tuple[str, str]  # (with the first name as %(name)s, without)
+    # {{ contact.salutation }} per language: (with the first name as %(name)s, without),
+    # translated once per skeleton; ``language`` is the one for contacts without a known one.
+    salutations: dict[str, tuple[str, str]]
+    language: str
     # unsubscribe_url() split around the token once: reverse() per recipient costs 15 µs.
     unsubscribe_prefix: tuple[str, str]
     # The recipient token (campaigns.tracking) when a part needs it (tracked links, the open
@@ -402,6 +406,42 @@ def frozen_parts(campaign: Campaign) -> tuple[dict[str, str], bool] | None:
     return {name: getattr(frozen, name) for name in SentContent.PARTS}, frozen.tracked
 
 
+def base_language(code: str | None) -> str:
+    """ "de" of "de", "DE", "de-AT" or "de_AT"; "" of nothing."""
+    return (code or "").replace("_", "-").partition("-")[0].strip().lower()
+
+
+def _supported(code: str | None) -> str:
+    """The language of the UI ``code`` names (``settings.LANGUAGES``), else ""."""
+    base = base_language(code)
+    return base if base in dict(settings.LANGUAGES) else ""
+
+
+def content_language(campaign: Campaign) -> str:
+    """The campaign's language for recipients without a known one: its template's language,
+    else its first text block's with one, else the system's default (``LANGUAGE_CODE``)."""
+    template = live_template(campaign)
+    if template is not None and _supported(template.language):
+        return _supported(template.language)
+    for block in live_blocks(campaign):
+        if _supported(block.language):
+            return _supported(block.language)
+    return _supported(settings.LANGUAGE_CODE) or settings.LANGUAGES[0][0]
+
+
+def salutation_patterns() -> dict[str, tuple[str, str]]:
+    """The salutation of every UI language, (with the first name as %(name)s, without):
+    translated once per skeleton, so personalising never switches the active language."""
+    patterns: dict[str, tuple[str, str]] = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            patterns[code] = (
+                pgettext("salutation in a mail", "Hello %(name)s"),
+                pgettext("salutation in a mail", "Hello"),
+            )
+    return patterns
+
+
 def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     """The skeleton of the campaign's mail; call inside the tenant's scope."""
     tenant = campaign.tenant
@@ -445,7 +485,8 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         boundary=boundary,
         subject_header="" if subject.slots else encode_header_value(subject.fill({}), charset),
         signing_domain=domain,
-        salutations=(_("Hello %(name)s,"), _("Hello,")),
+        salutations=salutation_patterns(),
+        language=content_language(campaign),
         unsubscribe_prefix=_unsubscribe_prefix(),
         rendered=parts,
         token_prefix=tracking.recipient_prefix(tenant.pk, campaign.pk) if needs_token else "",
@@ -475,7 +516,27 @@ class Recipient(Protocol):
     @property
     def last_name(self) -> str: ...
     @property
+    def language(self) -> str: ...
+    @property
     def fields(self) -> Any: ...
+
+
+def salutation(skeleton: MessageSkeleton, contact: Recipient) -> str:
+    """``{{ contact.salutation }}`` without trailing punctuation (the content adds it: "{{
+    contact.salutation }},"): the contact's custom field ``salutation`` when it has one (a
+    trailing comma dropped), else "Hello <first name>" in the contact's language (else the
+    campaign's, ``skeleton.language``). Dictionary look-ups only: no translation per recipient."""
+    fields = contact.fields
+    custom = fields.get("salutation") if isinstance(fields, dict) else None
+    if custom:
+        return str(custom).rstrip().rstrip(",").rstrip()
+    patterns = skeleton.salutations
+    language = contact.language
+    pair = patterns.get(language) if language else None
+    if pair is None:
+        pair = patterns.get(base_language(language)) or patterns[skeleton.language]
+    with_name, without = pair
+    return with_name % {"name": contact.first_name} if contact.first_name else without
 
 
 def personal_values(skeleton: MessageSkeleton, contact: Recipient) -> dict[str, str]:
@@ -486,16 +547,11 @@ def personal_values(skeleton: MessageSkeleton, contact: Recipient) -> dict[str, 
         webversion = skeleton.webversion_prefix[0] + token + skeleton.webversion_prefix[1]
     else:
         token = webversion = ""
-    fields = contact.fields or {}
-    salutation = fields.get("salutation") if isinstance(fields, dict) else None
-    if not salutation:
-        with_name, without = skeleton.salutations
-        salutation = with_name % {"name": contact.first_name} if contact.first_name else without
     return {
         "contact.first_name": contact.first_name,
         "contact.last_name": contact.last_name,
         "contact.email": contact.email,
-        "contact.salutation": str(salutation),
+        "contact.salutation": salutation(skeleton, contact),
         "unsubscribe_url": skeleton.unsubscribe_prefix[0]
         + unsubscribe_token_for(contact.tenant_id, contact.pk)
         + skeleton.unsubscribe_prefix[1],

@@ -324,6 +324,7 @@ def _sample_contact(actor: Actor, tenant: Tenant, to_email: str) -> Contact:
     )
     if existing is not None:
         sample.pk = existing.pk
+        sample.language = existing.language
         sample.fields = existing.fields
     return sample
 

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 if TYPE_CHECKING:
     from mandant.content.models import ContentItem
@@ -27,7 +27,10 @@ PLACEHOLDERS: dict[str, str | Promise] = {
     "contact.first_name": gettext_lazy("First name of the recipient"),
     "contact.last_name": gettext_lazy("Last name of the recipient"),
     "contact.email": gettext_lazy("E-mail address of the recipient"),
-    "contact.salutation": gettext_lazy("Salutation, e.g. “Dear Ms Smith”"),
+    "contact.salutation": gettext_lazy(
+        "Salutation in the recipient's language, without punctuation, e.g. “Hello Erika”: "
+        "write the comma after it"
+    ),
     "tenant.name": gettext_lazy("Name of the sending tenant"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe (required in every campaign)"),
     "webversion_url": gettext_lazy("Link to the web version of the e-mail"),
@@ -214,7 +217,8 @@ def sample_values(tenant: "Tenant", item: "ContentItem") -> dict[str, str]:
         "contact.first_name": _("Erika"),
         "contact.last_name": _("Mustermann"),
         "contact.email": "erika.mustermann@example.com",
-        "contact.salutation": _("Dear Ms Mustermann"),
+        "contact.salutation": pgettext("salutation in a mail", "Hello %(name)s")
+        % {"name": _("Erika")},
         "tenant.name": tenant.name,
         "unsubscribe_url": "#unsubscribe",
         "webversion_url": "#webversion",
