@@ -308,6 +308,43 @@ def test_a_german_standard_greeting_has_one_comma_in_german(world, monkeypatch):
         assert f"{hallo}," in body and ",," not in body
 
 
+def test_an_html_only_block_is_in_the_text_part_too(world, monkeypatch):
+    from mandant.content import services as content
+    from mandant.content.html import render_preview
+    from mandant.content.models import ContentKind
+
+    ready = ready_tenant(world, monkeypatch)
+    with scope(tenant=ready.tenant.pk):
+        html_only = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            name="Nur HTML",
+            html='<h2>Angebot</h2><p>Nur heute: <a href="https://shop.example/a">Zum Shop</a></p>',
+            text="",
+        )
+        draft = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.CAMPAIGN_DRAFT,
+            name="Entwurf",
+            template=ready.template,
+            blocks=[ready.block, html_only],
+        )
+    campaign = ready_campaign(ready, block_keys=[str(ready.block.key), str(html_only.key)])
+    with scope(tenant=ready.tenant.pk):
+        text = parts_of(parse(personalise(build_campaign_message(campaign), ready.anna)))[
+            "text/plain"
+        ]
+        _document, preview_text = render_preview(tenant=ready.tenant, item=draft)
+    assert (
+        "Viele Grüße aus Berlin\r\n\r\nAngebot\r\nNur heute: Zum Shop (https://shop.example/a)"
+        in (text)
+    )
+    assert "Abmelden: http" in text  # the template's own text part around it
+    assert "Nur heute: Zum Shop (https://shop.example/a)" in preview_text
+
+
 def test_long_non_ascii_headers_are_split_into_encoded_words():
     value = "Grüße " * 30
     encoded = encode_header_value(value, "ISO-8859-1")

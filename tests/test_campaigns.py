@@ -324,6 +324,58 @@ def test_pages_create_edit_check_preview_and_test_send(world, ready, smtp):
         assert not Campaign.objects.filter(pk=campaign.pk).exists()
 
 
+def test_the_page_keeps_the_order_of_the_text_blocks(world, ready):
+    """One select per position (no JavaScript needed): the blocks go in in the user's order,
+    not by name, and the page shows them back in that order."""
+    with scope(tenant=ready.tenant.pk):
+        zebra = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            name="A Zuerst",  # sorts before "Gruß", but is chosen second
+            html="<p>Zweiter Block</p>",
+            text="Zweiter Block",
+        )
+    client = world.client_for(ready.admin)
+    base = f"/t/{ready.tenant.slug}/campaigns/"
+    page = client.get(base + "new/").content.decode()
+    assert 'name="block_keys" id="id_block_keys_1"' in page and "<select multiple" not in page
+    response = client.post(
+        base + "new/",
+        {
+            "start": "blank",
+            "name": "Reihenfolge",
+            "subject": "Reihenfolge",
+            "sender_identity": ready.identity.pk,
+            "template": ready.template.pk,
+            "block_keys": [str(ready.block.key), "", str(zebra.key)],
+            "contact_list": ready.contact_list.pk,
+        },
+    )
+    assert response.status_code == 302
+    with scope(tenant=ready.tenant.pk):
+        campaign = Campaign.objects.get(name="Reihenfolge")
+    assert campaign.block_keys == [str(ready.block.key), str(zebra.key)]
+    page = client.get(f"{base}{campaign.pk}/").content.decode()
+    first = page[page.index('id="id_block_keys_1"') : page.index('id="id_block_keys_2"')]
+    second = page[page.index('id="id_block_keys_2"') : page.index('id="id_block_keys_3"')]
+    assert f'value="{ready.block.key}" selected' in first
+    assert f'value="{zebra.key}" selected' in second
+    text = client.get(f"{base}{campaign.pk}/preview/").content.decode()
+    assert text.index("Viele Grüße aus Berlin") < text.index("Zweiter Block")
+    # Reordered on the edit page.
+    client.post(
+        f"{base}{campaign.pk}/",
+        {
+            "name": "Reihenfolge",
+            "subject": "Reihenfolge",
+            "block_keys": [str(zebra.key), str(ready.block.key)],
+        },
+    )
+    campaign.refresh_from_db()
+    assert campaign.block_keys == [str(zebra.key), str(ready.block.key)]
+
+
 def test_viewer_pages_are_read_only(world, ready):
     campaign = ready_campaign(ready)
     viewer = member(world, ready.tenant, "viewer@kunde-drei.example", Role.VIEWER)

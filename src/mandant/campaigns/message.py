@@ -46,6 +46,8 @@ from mandant.content.html import (
     PLACEHOLDER_RE,
     replace_asset_refs,
     sanitize_html,
+    text_from_html,
+    text_part_of,
 )
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import asset_hash
@@ -77,9 +79,6 @@ PYTHON_CODECS = {"UTF-8": "utf-8", "ISO-8859-1": "iso-8859-1", "ISO-8859-15": "i
 # Characters left as they are in an RFC 2047 Q-encoded word (RFC 2047 §5 (3)).
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _ASCII_HEADER_RE = re.compile(r"[\x20-\x7e]*\Z")
-_LINK_RE = re.compile(r"""<a\b[^>]*\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
-_BLOCK_END_RE = re.compile(r"</(p|div|h[1-6]|li|tr|table)>|<br\s*/?>", re.I)
-_TAG_RE = re.compile(r"<[^>]+>")
 # The href of every <a> (sanitize_html writes attributes in double quotes).
 _HREF_RE = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
 _BODY_END_RE = re.compile(r"</body>", re.I)
@@ -223,22 +222,14 @@ def _insert_content(container: str, parts: list[str], joiner: str) -> str:
     return replaced if count else joiner.join(p for p in (container, content) if p)
 
 
-def text_from_html(value: str) -> str:
-    """A plain-text part for content that has none: links keep their address."""
-    value = _LINK_RE.sub(lambda m: f"{_TAG_RE.sub('', m.group(2)).strip()} ({m.group(1)})", value)
-    value = _BLOCK_END_RE.sub("\n", value)
-    value = html_lib.unescape(_TAG_RE.sub("", value))
-    lines = [" ".join(line.split()) for line in value.splitlines()]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
 def content_parts(campaign: Campaign) -> tuple[str, str]:
     """(HTML fragment, text) of the campaign: the template with the text blocks put in."""
     template = live_template(campaign)
     blocks = live_blocks(campaign)
     html = _insert_content(template.html if template else "", [b.html for b in blocks], "\n")
-    text = _insert_content(template.text if template else "", [b.text for b in blocks], "\n\n")
+    text = _insert_content(
+        text_part_of(template) if template else "", [text_part_of(b) for b in blocks], "\n\n"
+    )
     return sanitize_html(html), text
 
 
