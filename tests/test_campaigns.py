@@ -255,6 +255,38 @@ def test_a_refused_recipient_is_reported_not_audited(ready, smtp):
     assert not AuditEntry.objects.filter(action="campaign.test_send").exists()
 
 
+def test_with_the_outbox_transport_the_test_send_is_kept_in_the_outbox(world, ready, settings):
+    """As "Send now" does: the test lands in the outbox, and the page says where it goes."""
+    from mandant.notices.models import OutboxMessage
+
+    settings.EMAIL_BACKEND = "mandant.notices.backends.OutboxBackend"
+    campaign = ready_campaign(ready)
+    client = world.client_for(ready.admin)
+    url = f"/t/{ready.tenant.slug}/campaigns/{campaign.pk}/"
+    page = client.get(url + "checklist/").content.decode()
+    assert 'data-testid="test-send-kept"' in page
+    response = client.post(url + "test-send/", {"to_email": "pruefer@example.org"}, follow=True)
+    assert response.status_code == 200
+    assert "was kept in the outbox" in response.content.decode()
+    [kept] = OutboxMessage.objects.all()
+    assert kept.to == "pruefer@example.org" and kept.subject == "Grüße zum Frühling"
+    assert kept.from_email == "news@news.kunde-drei.example"
+    assert "Viele Grüße aus Berlin" in kept.body and b"DKIM-Signature:" in bytes(kept.raw)
+    entry = AuditEntry.objects.get(action="campaign.test_send")
+    assert entry.changes["to"] == "pruefer@example.org"
+
+
+def test_without_a_transport_the_test_send_is_refused(ready, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk), pytest.raises(ValidationError) as caught:
+        services.campaign_test_send(
+            actor=ready.actor, tenant=ready.tenant, campaign=campaign, to_email="t@example.org"
+        )
+    assert caught.value.code == "no_transport"
+    assert not AuditEntry.objects.filter(action="campaign.test_send").exists()
+
+
 # --- permissions ------------------------------------------------------------------------------
 
 
