@@ -356,6 +356,29 @@ def test_pages_create_edit_check_preview_and_test_send(world, ready, smtp):
         assert not Campaign.objects.filter(pk=campaign.pk).exists()
 
 
+def test_the_list_shows_subjects_with_the_placeholders_filled(world, ready, monkeypatch):
+    from mandant.campaigns import message, views
+
+    ready_campaign(ready, name="Willkommen", subject="Willkommen bei {{ tenant.name }}")
+    ready_campaign(ready, name="Persönlich", subject="{{ contact.first_name }}, für Dich")
+    ready_campaign(ready, name="Impressum", subject="Aus {{sender.postal_address}}")
+
+    def no_messages(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the list must not build messages")
+
+    monkeypatch.setattr(message, "build_campaign_message", no_messages)
+    monkeypatch.setattr(views, "build_campaign_message", no_messages)
+    monkeypatch.setattr(message, "render_parts", no_messages)
+    page = world.client_for(ready.admin).get(f"/t/{ready.tenant.slug}/campaigns/")
+    assert page.status_code == 200
+    subjects = page.content.decode().split('data-testid="campaign-subject">')[1:]
+    cells = [cell.split("</td>")[0] for cell in subjects]
+    assert "Willkommen bei Kunde Drei" in cells
+    assert "Carl, für Dich" in cells
+    assert "Aus Kunde Drei GmbH, Hauptstraße 1, 10115 Berlin, DE" in cells
+    assert not any("{{" in cell for cell in cells)
+
+
 def test_the_page_keeps_the_order_of_the_text_blocks(world, ready):
     """One select per position (no JavaScript needed): the blocks go in in the user's order,
     not by name, and the page shows them back in that order."""

@@ -25,7 +25,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Protocol
@@ -241,6 +241,36 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
         "tenant.name": tenant.name,
         "campaign.subject": campaign.subject,
         "sender.postal_address": ", ".join(address.lines()) if address else "",
+    }
+
+
+def display_subjects(campaigns: Sequence[Campaign], *, contact: Contact) -> dict[int, str]:
+    """Each campaign's subject as the preview shows it, for a list: the tenant's values filled
+    in (looked up once, not per row) and the personal ones with ``contact`` (the viewer's name;
+    the salutation in the active language). No message is built."""
+    if not campaigns:
+        return {}
+    tenant = campaigns[0].tenant
+    address = (
+        postal_address_get(tenant)
+        if any("sender.postal_address" in c.subject for c in campaigns)
+        else None
+    )
+    first_name = contact.first_name
+    values = {
+        "tenant.name": tenant.name,
+        "sender.postal_address": ", ".join(address.lines()) if address else "",
+        "contact.first_name": first_name,
+        "contact.last_name": contact.last_name,
+        "contact.email": contact.email,
+        "contact.salutation": pgettext("salutation in a mail", "Hello %(name)s")
+        % {"name": first_name}
+        if first_name
+        else pgettext("salutation in a mail", "Hello"),
+    }
+    return {
+        c.pk: _fill_shared(c.subject, {**values, "campaign.subject": c.subject}, escape=False)
+        for c in campaigns
     }
 
 

@@ -21,6 +21,7 @@ from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.forms import CampaignForm, FromDraftForm, ScheduleForm, TestSendForm
 from mandant.campaigns.message import (
     build_campaign_message,
+    display_subjects,
     personal_values,
     render_parts,
     site_url,
@@ -76,11 +77,21 @@ def _initial(campaign: Campaign) -> dict[str, Any]:
 @tenant_view(Action.CAMPAIGN_VIEW)
 @require_GET
 def campaign_list(request: TenantRequest) -> HttpResponse:
+    campaigns = list(
+        selectors.campaign_list(tenant=request.tenant).select_related("contact_list", "segment")[
+            :200
+        ]
+    )
+    for campaign in campaigns:
+        campaign.tenant = request.tenant  # one tenant for every row, not a query each
+    subjects = display_subjects(campaigns, contact=_preview_contact(request))
     rows = [
-        {"campaign": c, "recipients": selectors.recipient_count(campaign=c)}
-        for c in selectors.campaign_list(tenant=request.tenant).select_related(
-            "contact_list", "segment"
-        )[:200]
+        {
+            "campaign": c,
+            "subject": subjects[c.pk],
+            "recipients": selectors.recipient_count(campaign=c),
+        }
+        for c in campaigns
     ]
     return render(
         request,
