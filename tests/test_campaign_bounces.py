@@ -55,6 +55,48 @@ def contact_status(contact: Contact) -> str:
 # --- the outbox transport ----------------------------------------------------------------
 
 
+def test_the_operators_outbox_shows_kept_campaign_mail_paged(world, ready, monkeypatch):
+    from mandant.tenants import operator_views
+
+    campaign = sent_campaign(ready)
+    system = OutboxMessage.objects.create(
+        from_email="noreply@mandant.example",
+        to="olga@mandant.example",
+        subject="Systemmail",
+        body="…",
+        raw=b"",
+        outbound_id=12345,  # recorded system mail: listed with its OutboundMessage above
+    )
+    olga = world.client_for(world.olga)
+    page = olga.get("/operator/outbox/").content.decode()
+    section = page[page.index('data-testid="outbox-campaign-mail"') :]
+    anna = OutboxMessage.objects.get(to=ready.anna.email)
+    assert ready.anna.email in section and ready.bert.email in section
+    assert "Grüße zum Frühling" in section and f"/operator/outbox/kept/{anna.pk}/" in section
+    assert "Systemmail" not in section
+    detail = olga.get(f"/operator/outbox/kept/{anna.pk}/")
+    assert detail.status_code == 200
+    body = detail.content.decode()
+    assert 'sandbox=""' in body and "Viele Grüße aus Berlin" in body and "Hello Anna" in body
+    assert olga.get(f"/operator/outbox/kept/{system.pk}/").status_code == 404
+    # Staff only.
+    assert world.client_for(ready.admin).get(f"/operator/outbox/kept/{anna.pk}/").status_code == 404
+    # Paged by id: one per page here.
+    real = operator_views.kept_campaign_mail
+    monkeypatch.setattr(
+        operator_views, "kept_campaign_mail", lambda before=None: real(before=before, limit=1)
+    )
+    first = olga.get("/operator/outbox/").content.decode()
+    newest = max(OutboxMessage.objects.filter(outbound_id__isnull=True), key=lambda m: m.pk)
+    oldest = min(OutboxMessage.objects.filter(outbound_id__isnull=True), key=lambda m: m.pk)
+    assert newest.to in first and oldest.to not in first
+    assert f"before={newest.pk}#campaign-mail" in first
+    second = olga.get("/operator/outbox/", {"before": newest.pk}).content.decode()
+    assert oldest.to in second.split('data-testid="outbox-campaign-mail"')[1]
+    assert 'data-testid="outbox-older"' not in second
+    assert campaign.status == CampaignStatus.SENT
+
+
 def test_with_the_outbox_transport_a_campaign_is_kept_and_reaches_100_percent(world, ready):
     campaign = sent_campaign(ready)
     assert campaign.status == CampaignStatus.SENT

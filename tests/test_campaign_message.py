@@ -3,19 +3,30 @@
 Mail goes through a real SMTP server on loopback (the ``smtp`` fixture) where it matters.
 """
 
+import html
 import re
 import time
 from email.message import EmailMessage
 
 import dkim
 from django.test import Client
+from django.utils import translation
+from django.utils.translation import pgettext
 from django_scopes import scope
 
 from campaign_support import parse, ready_campaign, ready_tenant
+from mandant.campaigns import message as message_module
 from mandant.campaigns import services
 from mandant.campaigns.checklist import campaign_checklist
-from mandant.campaigns.message import build_campaign_message, encode_header_value, personalise
+from mandant.campaigns.message import (
+    build_campaign_message,
+    encode_header_value,
+    personal_values,
+    personalise,
+)
 from mandant.contacts.models import Contact, ContactStatus
+from mandant.content.models import ContentItem
+from mandant.content.standard import standard_content_provision, standard_key
 from mandant.sending.selectors import domain_records
 
 
@@ -175,7 +186,8 @@ def test_personalisation_fills_names_escaped_in_html(world, monkeypatch):
         skeleton = build_campaign_message(campaign)
     anna = parse(personalise(skeleton, ready.anna))
     assert anna["Subject"] == "Hallo Anna Ärger"
-    assert "Hello Anna," in parts_of(anna)["text/plain"]
+    # The test template writes the salutation without a comma; the salutation has none.
+    assert parts_of(anna)["text/plain"].startswith("Hello Anna\r\n")
     bert = parse(personalise(skeleton, ready.bert))
     assert bert["Subject"] == "Hallo Bert "
     mallory = Contact(
@@ -184,6 +196,153 @@ def test_personalisation_fills_names_escaped_in_html(world, monkeypatch):
     html = parts_of(parse(personalise(skeleton, mallory)))["text/html"]
     assert "&lt;b&gt;Mallory&lt;/b&gt;" in html and "<b>Mallory" not in html
     assert "{{" not in html
+
+
+def _tagged_salutations(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The salutation patterns tagged with the language active when they were translated (so
+    the test does not depend on the catalogue); returns the languages switched to."""
+    switched: list[str] = []
+    real_override = message_module.translation.override
+
+    def override(language, deactivate=False):  # type: ignore[no-untyped-def]
+        switched.append(language)
+        return real_override(language, deactivate)
+
+    monkeypatch.setattr(message_module.translation, "override", override)
+    monkeypatch.setattr(
+        message_module,
+        "pgettext",
+        lambda context, text: f"[{translation.get_language()}] {text}",
+    )
+    return switched
+
+
+def test_the_salutation_is_in_the_contacts_language_and_translated_once(world, monkeypatch):
+    switched = _tagged_salutations(monkeypatch)
+    ready = ready_tenant(world, monkeypatch)
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk):
+        skeleton = build_campaign_message(campaign)
+    assert skeleton.language == "en"  # the template and the block name no language
+    translated = len(switched)
+    assert translated == len(skeleton.salutations) == 2
+
+    def salutation_of(language: str, first_name: str = "Erika", **fields: str) -> str:
+        contact = Contact(
+            tenant_id=ready.tenant.pk,
+            pk=1,
+            email="e@example.org",
+            first_name=first_name,
+            language=language,
+            fields=fields,
+        )
+        return personal_values(skeleton, contact)["contact.salutation"]
+
+    assert salutation_of("de") == "[de] Hello Erika"
+    assert salutation_of("de-AT") == "[de] Hello Erika"
+    assert salutation_of("DE_ch") == "[de] Hello Erika"
+    assert salutation_of("en") == "[en] Hello Erika"
+    assert salutation_of("de", first_name="") == "[de] Hello"
+    assert salutation_of("") == "[en] Hello Erika"
+    assert salutation_of("fr") == "[en] Hello Erika"
+    # A salutation of the contact's own: as it is, a trailing comma dropped (content adds it).
+    assert salutation_of("de", salutation="Liebe Erika, ") == "Liebe Erika"
+    # Personalising never switched the language.
+    assert len(switched) == translated
+
+
+def test_without_a_contact_language_the_campaigns_content_language_is_used(world, monkeypatch):
+    _tagged_salutations(monkeypatch)
+    ready = ready_tenant(world, monkeypatch)
+    with scope(tenant=ready.tenant.pk):
+        ContentItem.objects.filter(pk=ready.block.pk).update(language="de")
+        campaign = ready_campaign(ready)
+        skeleton = build_campaign_message(campaign)
+        assert skeleton.language == "de"  # the template has none: its first block's
+        ContentItem.objects.filter(pk=ready.template.pk).update(language="en")
+        campaign.refresh_from_db()
+        assert build_campaign_message(campaign).language == "en"  # the template's first
+    text = parts_of(parse(personalise(skeleton, ready.bert)))["text/plain"]
+    assert text.startswith("[de] Hello Bert\r\n")
+
+
+def test_a_german_standard_greeting_has_one_comma_in_german(world, monkeypatch):
+    """The German standard block "Begrüßung" writes "{{ contact.salutation }},": the mail,
+    the preview and the web version read "Hallo Erika," (one comma, in German)."""
+    ready = ready_tenant(world, monkeypatch)
+    with scope(tenant=ready.tenant.pk):
+        standard_content_provision(tenants=[ready.tenant])
+        template = ContentItem.objects.get(
+            tenant=ready.tenant, key=standard_key("de/template/welcome")
+        )
+        greeting = ContentItem.objects.get(
+            tenant=ready.tenant, key=standard_key("de/block/greeting")
+        )
+        erika = Contact.objects.create(
+            tenant=ready.tenant, email="erika@example.org", first_name="Erika", language="de"
+        )
+    campaign = ready_campaign(ready, template=template, block_keys=[str(greeting.key)])
+    with translation.override("de"):
+        hallo = pgettext("salutation in a mail", "Hello %(name)s") % {"name": "Erika"}
+    with scope(tenant=ready.tenant.pk):
+        skeleton = build_campaign_message(campaign)
+    parts = parts_of(parse(personalise(skeleton, erika)))
+    for part in (parts["text/plain"], parts["text/html"]):
+        assert f"{hallo}," in part
+        assert ",," not in part
+    # English is active (a worker, a request in English): the contact's German wins.
+    assert translation.get_language() == "en"
+    # The web version, through the link in the mail.
+    webversion = re.findall(r'href="[^"]*(/w/[^"/]+/)"', parts["text/html"])[0]
+    page = Client().get(webversion)
+    assert page.status_code == 200
+    body = html.unescape(page.content.decode())
+    assert f"{hallo}," in body and ",," not in body
+    # The preview (the user's name, no contact language: the campaign's German).
+    client = world.client_for(ready.admin)
+    world.carl.first_name = "Erika"
+    world.carl.save()
+    base = f"/t/{ready.tenant.slug}/campaigns/{campaign.pk}/"
+    for page in (client.get(base + "preview/"), client.get(base + "render/")):
+        body = html.unescape(page.content.decode())
+        assert f"{hallo}," in body and ",," not in body
+
+
+def test_an_html_only_block_is_in_the_text_part_too(world, monkeypatch):
+    from mandant.content import services as content
+    from mandant.content.html import render_preview
+    from mandant.content.models import ContentKind
+
+    ready = ready_tenant(world, monkeypatch)
+    with scope(tenant=ready.tenant.pk):
+        html_only = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            name="Nur HTML",
+            html='<h2>Angebot</h2><p>Nur heute: <a href="https://shop.example/a">Zum Shop</a></p>',
+            text="",
+        )
+        draft = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.CAMPAIGN_DRAFT,
+            name="Entwurf",
+            template=ready.template,
+            blocks=[ready.block, html_only],
+        )
+    campaign = ready_campaign(ready, block_keys=[str(ready.block.key), str(html_only.key)])
+    with scope(tenant=ready.tenant.pk):
+        text = parts_of(parse(personalise(build_campaign_message(campaign), ready.anna)))[
+            "text/plain"
+        ]
+        _document, preview_text = render_preview(tenant=ready.tenant, item=draft)
+    assert (
+        "Viele Grüße aus Berlin\r\n\r\nAngebot\r\nNur heute: Zum Shop (https://shop.example/a)"
+        in (text)
+    )
+    assert "Abmelden: http" in text  # the template's own text part around it
+    assert "Nur heute: Zum Shop (https://shop.example/a)" in preview_text
 
 
 def test_long_non_ascii_headers_are_split_into_encoded_words():

@@ -218,7 +218,7 @@ def test_test_send_arrives_over_smtp_with_the_actors_name_and_is_audited(ready, 
     assert received.rcpt_tos == ["Pruefer@example.org"]
     message = received.message
     assert message["Message-ID"] == f"<{message_id}>"
-    assert "Hello Carl," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Hello Carl\r\n" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     entry = AuditEntry.objects.get(action="campaign.test_send")
     assert entry.changes["to"] == "Pruefer@example.org"
 
@@ -252,6 +252,38 @@ def test_a_refused_recipient_is_reported_not_audited(ready, smtp):
             actor=ready.actor, tenant=ready.tenant, campaign=campaign, to_email="nobody@example.org"
         )
     assert caught.value.code == "smtp_failed" and "550" in str(caught.value)
+    assert not AuditEntry.objects.filter(action="campaign.test_send").exists()
+
+
+def test_with_the_outbox_transport_the_test_send_is_kept_in_the_outbox(world, ready, settings):
+    """As "Send now" does: the test lands in the outbox, and the page says where it goes."""
+    from mandant.notices.models import OutboxMessage
+
+    settings.EMAIL_BACKEND = "mandant.notices.backends.OutboxBackend"
+    campaign = ready_campaign(ready)
+    client = world.client_for(ready.admin)
+    url = f"/t/{ready.tenant.slug}/campaigns/{campaign.pk}/"
+    page = client.get(url + "checklist/").content.decode()
+    assert 'data-testid="test-send-kept"' in page
+    response = client.post(url + "test-send/", {"to_email": "pruefer@example.org"}, follow=True)
+    assert response.status_code == 200
+    assert "was kept in the outbox" in response.content.decode()
+    [kept] = OutboxMessage.objects.all()
+    assert kept.to == "pruefer@example.org" and kept.subject == "Grüße zum Frühling"
+    assert kept.from_email == "news@news.kunde-drei.example"
+    assert "Viele Grüße aus Berlin" in kept.body and b"DKIM-Signature:" in bytes(kept.raw)
+    entry = AuditEntry.objects.get(action="campaign.test_send")
+    assert entry.changes["to"] == "pruefer@example.org"
+
+
+def test_without_a_transport_the_test_send_is_refused(ready, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    campaign = ready_campaign(ready)
+    with scope(tenant=ready.tenant.pk), pytest.raises(ValidationError) as caught:
+        services.campaign_test_send(
+            actor=ready.actor, tenant=ready.tenant, campaign=campaign, to_email="t@example.org"
+        )
+    assert caught.value.code == "no_transport"
     assert not AuditEntry.objects.filter(action="campaign.test_send").exists()
 
 
@@ -307,7 +339,7 @@ def test_pages_create_edit_check_preview_and_test_send(world, ready, smtp):
     assert "Herbstgrüße" in preview and "Viele Grüße aus Berlin" in preview
     rendered = client.get(url + "render/")
     assert "sandbox" in rendered["Content-Security-Policy"]
-    assert "Hello Carl," in rendered.content.decode()
+    assert "<p>Hello Carl</p>" in rendered.content.decode()
     sent = client.post(url + "test-send/", {"to_email": "pruefer@example.org"})
     assert sent.status_code == 302
     assert smtp.handler.to("pruefer@example.org")
@@ -322,6 +354,81 @@ def test_pages_create_edit_check_preview_and_test_send(world, ready, smtp):
     assert client.post(url + "delete/").status_code == 302
     with scope(tenant=ready.tenant.pk):
         assert not Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_the_list_shows_subjects_with_the_placeholders_filled(world, ready, monkeypatch):
+    from mandant.campaigns import message, views
+
+    ready_campaign(ready, name="Willkommen", subject="Willkommen bei {{ tenant.name }}")
+    ready_campaign(ready, name="Persönlich", subject="{{ contact.first_name }}, für Dich")
+    ready_campaign(ready, name="Impressum", subject="Aus {{sender.postal_address}}")
+
+    def no_messages(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the list must not build messages")
+
+    monkeypatch.setattr(message, "build_campaign_message", no_messages)
+    monkeypatch.setattr(views, "build_campaign_message", no_messages)
+    monkeypatch.setattr(message, "render_parts", no_messages)
+    page = world.client_for(ready.admin).get(f"/t/{ready.tenant.slug}/campaigns/")
+    assert page.status_code == 200
+    subjects = page.content.decode().split('data-testid="campaign-subject">')[1:]
+    cells = [cell.split("</td>")[0] for cell in subjects]
+    assert "Willkommen bei Kunde Drei" in cells
+    assert "Carl, für Dich" in cells
+    assert "Aus Kunde Drei GmbH, Hauptstraße 1, 10115 Berlin, DE" in cells
+    assert not any("{{" in cell for cell in cells)
+
+
+def test_the_page_keeps_the_order_of_the_text_blocks(world, ready):
+    """One select per position (no JavaScript needed): the blocks go in in the user's order,
+    not by name, and the page shows them back in that order."""
+    with scope(tenant=ready.tenant.pk):
+        zebra = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            name="A Zuerst",  # sorts before "Gruß", but is chosen second
+            html="<p>Zweiter Block</p>",
+            text="Zweiter Block",
+        )
+    client = world.client_for(ready.admin)
+    base = f"/t/{ready.tenant.slug}/campaigns/"
+    page = client.get(base + "new/").content.decode()
+    assert 'name="block_keys" id="id_block_keys_1"' in page and "<select multiple" not in page
+    response = client.post(
+        base + "new/",
+        {
+            "start": "blank",
+            "name": "Reihenfolge",
+            "subject": "Reihenfolge",
+            "sender_identity": ready.identity.pk,
+            "template": ready.template.pk,
+            "block_keys": [str(ready.block.key), "", str(zebra.key)],
+            "contact_list": ready.contact_list.pk,
+        },
+    )
+    assert response.status_code == 302
+    with scope(tenant=ready.tenant.pk):
+        campaign = Campaign.objects.get(name="Reihenfolge")
+    assert campaign.block_keys == [str(ready.block.key), str(zebra.key)]
+    page = client.get(f"{base}{campaign.pk}/").content.decode()
+    first = page[page.index('id="id_block_keys_1"') : page.index('id="id_block_keys_2"')]
+    second = page[page.index('id="id_block_keys_2"') : page.index('id="id_block_keys_3"')]
+    assert f'value="{ready.block.key}" selected' in first
+    assert f'value="{zebra.key}" selected' in second
+    text = client.get(f"{base}{campaign.pk}/preview/").content.decode()
+    assert text.index("Viele Grüße aus Berlin") < text.index("Zweiter Block")
+    # Reordered on the edit page.
+    client.post(
+        f"{base}{campaign.pk}/",
+        {
+            "name": "Reihenfolge",
+            "subject": "Reihenfolge",
+            "block_keys": [str(zebra.key), str(ready.block.key)],
+        },
+    )
+    campaign.refresh_from_db()
+    assert campaign.block_keys == [str(zebra.key), str(ready.block.key)]
 
 
 def test_viewer_pages_are_read_only(world, ready):

@@ -52,6 +52,42 @@ def test_create_get_list_and_patch(world, ready):
     assert api.get(f"{base}/{cid}").json()["subject"] == "Nur 5 €"
 
 
+def test_the_order_of_the_text_blocks_is_kept(world, ready):
+    from mandant.campaigns.message import content_parts
+    from mandant.content import services as content
+    from mandant.content.models import ContentKind
+
+    with scope(tenant=ready.tenant.pk):
+        first = content.item_create(
+            actor=ready.actor,
+            tenant=ready.tenant,
+            kind=ContentKind.TEXT_BLOCK,
+            name="Zuletzt angelegt",
+            html="<p>Zuerst</p>",
+            text="Zuerst",
+        )
+    keys = [str(first.key), str(ready.block.key)]
+    keys_sorted = sorted(keys)
+    order = keys if keys != keys_sorted else keys[::-1]  # never the sorted order
+    api = Api(world.api_key(ready.admin, ready.tenant))
+    base = f"/tenants/{ready.tenant.pk}/campaigns"
+    created = api.post(base, {"name": "Reihe", "block_keys": order})
+    assert created.status_code == 201 and created.json()["block_keys"] == order
+    cid = created.json()["id"]
+    assert api.get(f"{base}/{cid}").json()["block_keys"] == order
+    reversed_order = order[::-1]
+    assert api.patch(f"{base}/{cid}", {"block_keys": reversed_order}).json()["block_keys"] == (
+        reversed_order
+    )
+    with scope(tenant=ready.tenant.pk):
+        html, text = content_parts(Campaign.objects.get(pk=cid))
+    expected = ["Zuerst", "Viele Grüße aus Berlin"]
+    if reversed_order[0] != str(first.key):
+        expected.reverse()
+    assert text.index(expected[0]) < text.index(expected[1])
+    assert html.index(expected[0]) < html.index(expected[1])
+
+
 def test_bad_input_is_422_and_nothing_is_written(world, ready):
     api = Api(world.api_key(ready.admin, ready.tenant))
     base = f"/tenants/{ready.tenant.pk}/campaigns"

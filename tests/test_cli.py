@@ -102,6 +102,33 @@ def test_demo_key_and_logins_work(db):
     assert "invoiced to <strong>Demo Agentur GmbH</strong>" in billing
 
 
+def test_the_demo_campaign_is_german_from_the_german_standard_content(db):
+    from django_scopes import scope
+
+    from mandant.campaigns.message import content_parts, render_parts
+    from mandant.campaigns.models import Campaign
+    from mandant.content.models import ContentItem
+    from mandant.content.standard import standard_key
+
+    run("demo")
+    tenant = Tenant.objects.get(name="Autohaus Nord")
+    with scope(tenant=tenant.pk):
+        campaign = Campaign.objects.select_related("template", "tenant").get(name="Willkommen")
+        assert campaign.template is not None
+        assert campaign.template.key == standard_key("de/template/newsletter")
+        assert campaign.block_keys == [
+            str(standard_key("de/block/greeting")),
+            str(standard_key("de/block/article")),
+        ]
+        blocks = ContentItem.objects.filter(key__in=campaign.block_keys)
+        assert {campaign.template.language, *(b.language for b in blocks)} == {"de"}
+        parts = render_parts(campaign)
+        html, _text = content_parts(campaign)
+    assert parts["subject"] == "Willkommen bei Autohaus Nord"
+    assert "hier sind die Neuigkeiten von Autohaus Nord" in parts["text"]
+    assert "Diese E-Mail im Browser ansehen" in html
+
+
 def test_demo_restores_the_product_if_it_was_switched_off(db):
     data = json.loads(run("demo", "--json")[0])
     Tenant.objects.filter(pk=data["partner_tenant_id"]).update(tenant_management_active=False)

@@ -49,7 +49,7 @@ from mandant.content.services import folder_create, item_create, item_update
 from mandant.core.actor import Actor
 from mandant.invoicing.models import Invoice
 from mandant.jobs.models import Job, JobKind
-from mandant.notices.models import OutboundMessage
+from mandant.notices.models import OutboundMessage, OutboxMessage
 from mandant.sending.models import SenderIdentity, SendingDomain
 from mandant.tenants.models import Tenant
 from mandant.tenants.services import LogoUpload, tenant_set_logo
@@ -169,6 +169,7 @@ class Stage:
     world: object
     keys: dict[int, ApiKey]  # tenant pk -> an API key of that tenant
     message: OutboundMessage
+    kept: OutboxMessage  # campaign mail the outbox transport kept
     # tenant pk -> a user of that tenant (Viewer) for the web probes, another for the API ones,
     # and a third one the control removes through the second removal probe.
     members: dict[int, User] = field(default_factory=dict)
@@ -205,6 +206,9 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
         subject="CUSTOM tenant Kunde Zwei awaits configuration",
         text_body="…",
         html_body="<p>…</p>",
+    )
+    kept = OutboxMessage.objects.create(
+        from_email="news@kunde-zwei.example", to="x@example.org", subject="Kampagne", raw=b""
     )
     members, api_members, spare_members = {}, {}, {}
     olga = Actor(user=world.olga)
@@ -250,6 +254,7 @@ def stage(world) -> Stage:  # type: ignore[no-untyped-def]
         world=world,
         keys=keys,
         message=message,
+        kept=kept,
         members=members,
         api_members=api_members,
         spare_members=spare_members,
@@ -462,6 +467,11 @@ def probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, list[Probe]]
         "operator:outbox_detail": [
             Probe(
                 "operator:outbox_detail", f"/operator/outbox/{stage.message.pk}/", control="olga"
+            ),
+        ],
+        "operator:outbox_kept": [
+            Probe(
+                "operator:outbox_kept", f"/operator/outbox/kept/{stage.kept.pk}/", control="olga"
             ),
         ],
         "operator:notices": [Probe("operator:notices", "/operator/notices/", control="olga")],

@@ -112,6 +112,7 @@ class ClaimedContact:
     email: str
     first_name: str
     last_name: str
+    language: str
     fields: Any
     status: str
 
@@ -122,6 +123,7 @@ CLAIMED_CONTACT_COLUMNS = (
     "email",
     "first_name",
     "last_name",
+    "language",
     "fields",
     "status",
 )

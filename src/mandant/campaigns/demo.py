@@ -14,6 +14,7 @@ from mandant.campaigns.models import Campaign
 from mandant.contacts import services as contacts
 from mandant.contacts.models import Contact, ContactList
 from mandant.content.models import ContentItem, ContentKind
+from mandant.content.standard import standard_key
 from mandant.core.actor import Actor
 from mandant.sending import services as sending
 from mandant.sending.models import SenderIdentity, SendingDomain
@@ -21,6 +22,34 @@ from mandant.sending.selectors import postal_address_get
 from mandant.tenants.models import Tenant
 
 DEMO_FIRST_NAMES = ["Anna", "Bernd", "Clara", "Deniz", "Emil", "Frieda", "Gül", "Hannes"]
+# The demo campaign is German (subject, contacts): the German standard newsletter with its
+# greeting and an article, by their standard keys (the same in every tenant).
+DEMO_TEMPLATE = "de/template/newsletter"
+DEMO_BLOCKS = ("de/block/greeting", "de/block/article")
+DEMO_LANGUAGE = "de"
+
+
+def _demo_content(tenant: Tenant) -> tuple[ContentItem | None, list[ContentItem]]:
+    """The template and text blocks of the demo campaign: the German standard ones; where the
+    library lacks them (edited away), its first German template and blocks."""
+    live = ContentItem.objects.filter(tenant=tenant, deleted_at__isnull=True)
+    template = live.filter(kind=ContentKind.TEMPLATE, key=standard_key(DEMO_TEMPLATE)).first()
+    if template is None:
+        template = (
+            live.filter(kind=ContentKind.TEMPLATE, language=DEMO_LANGUAGE).order_by("pk").first()
+        )
+    by_key = {
+        str(b.key): b
+        for b in live.filter(
+            kind=ContentKind.TEXT_BLOCK, key__in=[standard_key(i) for i in DEMO_BLOCKS]
+        )
+    }
+    blocks = [by_key[str(standard_key(i))] for i in DEMO_BLOCKS if str(standard_key(i)) in by_key]
+    if not blocks:
+        blocks = list(
+            live.filter(kind=ContentKind.TEXT_BLOCK, language=DEMO_LANGUAGE).order_by("pk")[:2]
+        )
+    return template, blocks
 
 
 def demo_ready_to_send(
@@ -83,16 +112,7 @@ def demo_ready_to_send(
         campaign = Campaign.objects.filter(tenant=tenant, name="Willkommen").first()
         if campaign is not None:
             return campaign
-        template = (
-            ContentItem.objects.filter(
-                tenant=tenant, kind=ContentKind.TEMPLATE, deleted_at__isnull=True
-            )
-            .order_by("pk")
-            .first()
-        )
-        blocks = ContentItem.objects.filter(
-            tenant=tenant, kind=ContentKind.TEXT_BLOCK, deleted_at__isnull=True
-        ).order_by("pk")[:2]
+        template, blocks = _demo_content(tenant)
         return campaigns.campaign_create(
             actor=admin,
             tenant=tenant,

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from mandant.billing.features import FeatureDisabled, feature_enabled, require_feature
 from mandant.campaigns.message import TRACKING_FEATURE
 from mandant.contacts.selectors import lists_of_tenant, segments_of_tenant
+from mandant.content.forms import BlockListField
 from mandant.content.selectors import block_choices, template_choices
 from mandant.sending.selectors import identity_list
 from mandant.tenants.models import Tenant
@@ -40,10 +41,16 @@ class CampaignForm(forms.Form):
     template = forms.TypedChoiceField(
         label=_("Template"), required=False, coerce=int, empty_value=None
     )
-    block_keys = forms.MultipleChoiceField(
+    # One select per position (content.forms.BlockSlots): the order is the user's, and it
+    # works without JavaScript.
+    block_keys = BlockListField(
         label=_("Text blocks"),
+        coerce=str,
         required=False,
-        help_text=_("Put in where the template has {{ content }}, in this order."),
+        help_text=_(
+            "Put in where the template has {{ content }}, in this order. Leave a position "
+            "empty to drop it."
+        ),
     )
     contact_list = forms.TypedChoiceField(
         label=_("List"), required=False, coerce=int, empty_value=None
@@ -73,7 +80,8 @@ class CampaignForm(forms.Form):
             (t.pk, t.name) for t in template_choices(tenant=tenant)
         ]
         self.fields["block_keys"].choices = [  # type: ignore[attr-defined]
-            (str(b.key), b.name) for b in block_choices(tenant=tenant)
+            ("", _("— none —")),
+            *((str(b.key), b.name) for b in block_choices(tenant=tenant)),
         ]
         self.fields["contact_list"].choices = none + [  # type: ignore[attr-defined]
             (cl.pk, cl.name) for cl in lists_of_tenant(tenant=tenant)

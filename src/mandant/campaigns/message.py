@@ -25,14 +25,15 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils import translation
+from django.utils.translation import pgettext
 
 from mandant.billing.features import feature_enabled
 from mandant.campaigns import tracking
@@ -45,6 +46,8 @@ from mandant.content.html import (
     PLACEHOLDER_RE,
     replace_asset_refs,
     sanitize_html,
+    text_from_html,
+    text_part_of,
 )
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import asset_hash
@@ -76,9 +79,6 @@ PYTHON_CODECS = {"UTF-8": "utf-8", "ISO-8859-1": "iso-8859-1", "ISO-8859-15": "i
 # Characters left as they are in an RFC 2047 Q-encoded word (RFC 2047 §5 (3)).
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _ASCII_HEADER_RE = re.compile(r"[\x20-\x7e]*\Z")
-_LINK_RE = re.compile(r"""<a\b[^>]*\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
-_BLOCK_END_RE = re.compile(r"</(p|div|h[1-6]|li|tr|table)>|<br\s*/?>", re.I)
-_TAG_RE = re.compile(r"<[^>]+>")
 # The href of every <a> (sanitize_html writes attributes in double quotes).
 _HREF_RE = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
 _BODY_END_RE = re.compile(r"</body>", re.I)
@@ -175,7 +175,10 @@ class MessageSkeleton:
     boundary: str
     subject_header: str  # the encoded subject when it has no personal placeholder, else ""
     signing_domain: SendingDomain | None
-    salutations: tuple[str, str]  # (with the first name as %(name)s, without)
+    # {{ contact.salutation }} per language: (with the first name as %(name)s, without),
+    # translated once per skeleton; ``language`` is the one for contacts without a known one.
+    salutations: dict[str, tuple[str, str]]
+    language: str
     # unsubscribe_url() split around the token once: reverse() per recipient costs 15 µs.
     unsubscribe_prefix: tuple[str, str]
     # The recipient token (campaigns.tracking) when a part needs it (tracked links, the open
@@ -219,22 +222,14 @@ def _insert_content(container: str, parts: list[str], joiner: str) -> str:
     return replaced if count else joiner.join(p for p in (container, content) if p)
 
 
-def text_from_html(value: str) -> str:
-    """A plain-text part for content that has none: links keep their address."""
-    value = _LINK_RE.sub(lambda m: f"{_TAG_RE.sub('', m.group(2)).strip()} ({m.group(1)})", value)
-    value = _BLOCK_END_RE.sub("\n", value)
-    value = html_lib.unescape(_TAG_RE.sub("", value))
-    lines = [" ".join(line.split()) for line in value.splitlines()]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
 def content_parts(campaign: Campaign) -> tuple[str, str]:
     """(HTML fragment, text) of the campaign: the template with the text blocks put in."""
     template = live_template(campaign)
     blocks = live_blocks(campaign)
     html = _insert_content(template.html if template else "", [b.html for b in blocks], "\n")
-    text = _insert_content(template.text if template else "", [b.text for b in blocks], "\n\n")
+    text = _insert_content(
+        text_part_of(template) if template else "", [text_part_of(b) for b in blocks], "\n\n"
+    )
     return sanitize_html(html), text
 
 
@@ -246,6 +241,36 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
         "tenant.name": tenant.name,
         "campaign.subject": campaign.subject,
         "sender.postal_address": ", ".join(address.lines()) if address else "",
+    }
+
+
+def display_subjects(campaigns: Sequence[Campaign], *, contact: Contact) -> dict[int, str]:
+    """Each campaign's subject as the preview shows it, for a list: the tenant's values filled
+    in (looked up once, not per row) and the personal ones with ``contact`` (the viewer's name;
+    the salutation in the active language). No message is built."""
+    if not campaigns:
+        return {}
+    tenant = campaigns[0].tenant
+    address = (
+        postal_address_get(tenant)
+        if any("sender.postal_address" in c.subject for c in campaigns)
+        else None
+    )
+    first_name = contact.first_name
+    values = {
+        "tenant.name": tenant.name,
+        "sender.postal_address": ", ".join(address.lines()) if address else "",
+        "contact.first_name": first_name,
+        "contact.last_name": contact.last_name,
+        "contact.email": contact.email,
+        "contact.salutation": pgettext("salutation in a mail", "Hello %(name)s")
+        % {"name": first_name}
+        if first_name
+        else pgettext("salutation in a mail", "Hello"),
+    }
+    return {
+        c.pk: _fill_shared(c.subject, {**values, "campaign.subject": c.subject}, escape=False)
+        for c in campaigns
     }
 
 
@@ -402,6 +427,42 @@ def frozen_parts(campaign: Campaign) -> tuple[dict[str, str], bool] | None:
     return {name: getattr(frozen, name) for name in SentContent.PARTS}, frozen.tracked
 
 
+def base_language(code: str | None) -> str:
+    """ "de" of "de", "DE", "de-AT" or "de_AT"; "" of nothing."""
+    return (code or "").replace("_", "-").partition("-")[0].strip().lower()
+
+
+def _supported(code: str | None) -> str:
+    """The language of the UI ``code`` names (``settings.LANGUAGES``), else ""."""
+    base = base_language(code)
+    return base if base in dict(settings.LANGUAGES) else ""
+
+
+def content_language(campaign: Campaign) -> str:
+    """The campaign's language for recipients without a known one: its template's language,
+    else its first text block's with one, else the system's default (``LANGUAGE_CODE``)."""
+    template = live_template(campaign)
+    if template is not None and _supported(template.language):
+        return _supported(template.language)
+    for block in live_blocks(campaign):
+        if _supported(block.language):
+            return _supported(block.language)
+    return _supported(settings.LANGUAGE_CODE) or settings.LANGUAGES[0][0]
+
+
+def salutation_patterns() -> dict[str, tuple[str, str]]:
+    """The salutation of every UI language, (with the first name as %(name)s, without):
+    translated once per skeleton, so personalising never switches the active language."""
+    patterns: dict[str, tuple[str, str]] = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            patterns[code] = (
+                pgettext("salutation in a mail", "Hello %(name)s"),
+                pgettext("salutation in a mail", "Hello"),
+            )
+    return patterns
+
+
 def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
     """The skeleton of the campaign's mail; call inside the tenant's scope."""
     tenant = campaign.tenant
@@ -445,7 +506,8 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         boundary=boundary,
         subject_header="" if subject.slots else encode_header_value(subject.fill({}), charset),
         signing_domain=domain,
-        salutations=(_("Hello %(name)s,"), _("Hello,")),
+        salutations=salutation_patterns(),
+        language=content_language(campaign),
         unsubscribe_prefix=_unsubscribe_prefix(),
         rendered=parts,
         token_prefix=tracking.recipient_prefix(tenant.pk, campaign.pk) if needs_token else "",
@@ -475,7 +537,27 @@ class Recipient(Protocol):
     @property
     def last_name(self) -> str: ...
     @property
+    def language(self) -> str: ...
+    @property
     def fields(self) -> Any: ...
+
+
+def salutation(skeleton: MessageSkeleton, contact: Recipient) -> str:
+    """``{{ contact.salutation }}`` without trailing punctuation (the content adds it: "{{
+    contact.salutation }},"): the contact's custom field ``salutation`` when it has one (a
+    trailing comma dropped), else "Hello <first name>" in the contact's language (else the
+    campaign's, ``skeleton.language``). Dictionary look-ups only: no translation per recipient."""
+    fields = contact.fields
+    custom = fields.get("salutation") if isinstance(fields, dict) else None
+    if custom:
+        return str(custom).rstrip().rstrip(",").rstrip()
+    patterns = skeleton.salutations
+    language = contact.language
+    pair = patterns.get(language) if language else None
+    if pair is None:
+        pair = patterns.get(base_language(language)) or patterns[skeleton.language]
+    with_name, without = pair
+    return with_name % {"name": contact.first_name} if contact.first_name else without
 
 
 def personal_values(skeleton: MessageSkeleton, contact: Recipient) -> dict[str, str]:
@@ -486,16 +568,11 @@ def personal_values(skeleton: MessageSkeleton, contact: Recipient) -> dict[str, 
         webversion = skeleton.webversion_prefix[0] + token + skeleton.webversion_prefix[1]
     else:
         token = webversion = ""
-    fields = contact.fields or {}
-    salutation = fields.get("salutation") if isinstance(fields, dict) else None
-    if not salutation:
-        with_name, without = skeleton.salutations
-        salutation = with_name % {"name": contact.first_name} if contact.first_name else without
     return {
         "contact.first_name": contact.first_name,
         "contact.last_name": contact.last_name,
         "contact.email": contact.email,
-        "contact.salutation": str(salutation),
+        "contact.salutation": salutation(skeleton, contact),
         "unsubscribe_url": skeleton.unsubscribe_prefix[0]
         + unsubscribe_token_for(contact.tenant_id, contact.pk)
         + skeleton.unsubscribe_prefix[1],

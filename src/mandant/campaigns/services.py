@@ -328,12 +328,14 @@ def _sample_contact(actor: Actor, tenant: Tenant, to_email: str) -> Contact:
     )
     if existing is not None:
         sample.pk = existing.pk
+        sample.language = existing.language
         sample.fields = existing.fields
     return sample
 
 
 def campaign_test_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, to_email: str) -> str:
-    """Send the campaign to ``to_email`` over SMTP now. Returns the Message-ID.
+    """Send the campaign to ``to_email`` now, through the mail transport every campaign uses:
+    over SMTP, or kept in the outbox with ``EMAIL_URL=outbox://``. Returns the Message-ID.
 
     Only when every checklist item but the recipients passes; at most TEST_SENDS_PER_HOUR per
     campaign and hour.
@@ -384,15 +386,20 @@ def campaign_test_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, to_e
 
 
 def _deliver(envelope_from: str, to_email: str, data: bytes) -> None:
-    """Hand the finished bytes to the SMTP server of the EMAIL settings (as notices/delivery)."""
+    """Hand the finished bytes to the transport of the EMAIL settings: the SMTP server (as
+    notices/delivery), or the outbox as a campaign's send keeps them (``outbox://``)."""
+    from mandant.campaigns.send_loop import keep_in_outbox
+    from mandant.notices.backends import OutboxBackend
+    from mandant.notices.delivery import Wire
+
     connection = get_connection(fail_silently=False)
+    if isinstance(connection, OutboxBackend):
+        keep_in_outbox(Wire(envelope_from, [to_email], data))
+        return
     if not isinstance(connection, SMTPBackend):
         raise ValidationError(
-            _(
-                "Test sends need an SMTP server: the mail transport of this system keeps messages "
-                "instead of sending them."
-            ),
-            code="no_smtp",
+            _("No mail transport is configured (EMAIL_URL): the test cannot be sent."),
+            code="no_transport",
         )
     try:
         connection.open()

@@ -21,6 +21,7 @@ from mandant.campaigns.checklist import campaign_checklist
 from mandant.campaigns.forms import CampaignForm, FromDraftForm, ScheduleForm, TestSendForm
 from mandant.campaigns.message import (
     build_campaign_message,
+    display_subjects,
     personal_values,
     render_parts,
     site_url,
@@ -35,6 +36,7 @@ from mandant.content.selectors import live_items_of_kind
 from mandant.content.views import PREVIEW_CSP, inline_images_for, preview_csp
 from mandant.core.errors import NotFound
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
+from mandant.notices.backends import keeps_mail
 
 
 def _campaign(request: TenantRequest, campaign_id: int) -> Campaign:
@@ -75,11 +77,21 @@ def _initial(campaign: Campaign) -> dict[str, Any]:
 @tenant_view(Action.CAMPAIGN_VIEW)
 @require_GET
 def campaign_list(request: TenantRequest) -> HttpResponse:
+    campaigns = list(
+        selectors.campaign_list(tenant=request.tenant).select_related("contact_list", "segment")[
+            :200
+        ]
+    )
+    for campaign in campaigns:
+        campaign.tenant = request.tenant  # one tenant for every row, not a query each
+    subjects = display_subjects(campaigns, contact=_preview_contact(request))
     rows = [
-        {"campaign": c, "recipients": selectors.recipient_count(campaign=c)}
-        for c in selectors.campaign_list(tenant=request.tenant).select_related(
-            "contact_list", "segment"
-        )[:200]
+        {
+            "campaign": c,
+            "subject": subjects[c.pk],
+            "recipients": selectors.recipient_count(campaign=c),
+        }
+        for c in campaigns
     ]
     return render(
         request,
@@ -307,6 +319,7 @@ def _checklist_page(
             "test_ready": all(c.ok for c in checks if c.key != "recipients"),
             "may_edit": _may_edit(request),
             "test_form": form,
+            "keeps_mail": keeps_mail(),
         },
         status=status,
     )
@@ -338,9 +351,12 @@ def campaign_test_send(request: TenantRequest, campaign_id: int) -> HttpResponse
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
+            address = {"address": form.cleaned_data["to_email"]}
             messages.success(
                 request,
-                _("A test was sent to %(address)s.") % {"address": form.cleaned_data["to_email"]},
+                _("The test to %(address)s was kept in the outbox.") % address
+                if keeps_mail()
+                else _("A test was sent to %(address)s.") % address,
             )
             return redirect("campaigns:checklist", request.tenant.slug, campaign.pk)
     return _checklist_page(request, campaign, form, status=422)

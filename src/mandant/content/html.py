@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 if TYPE_CHECKING:
     from mandant.content.models import ContentItem
@@ -27,7 +27,10 @@ PLACEHOLDERS: dict[str, str | Promise] = {
     "contact.first_name": gettext_lazy("First name of the recipient"),
     "contact.last_name": gettext_lazy("Last name of the recipient"),
     "contact.email": gettext_lazy("E-mail address of the recipient"),
-    "contact.salutation": gettext_lazy("Salutation, e.g. “Dear Ms Smith”"),
+    "contact.salutation": gettext_lazy(
+        "Salutation in the recipient's language, without punctuation, e.g. “Hello Erika”: "
+        "write the comma after it"
+    ),
     "tenant.name": gettext_lazy("Name of the sending tenant"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe (required in every campaign)"),
     "webversion_url": gettext_lazy("Link to the web version of the e-mail"),
@@ -214,7 +217,8 @@ def sample_values(tenant: "Tenant", item: "ContentItem") -> dict[str, str]:
         "contact.first_name": _("Erika"),
         "contact.last_name": _("Mustermann"),
         "contact.email": "erika.mustermann@example.com",
-        "contact.salutation": _("Dear Ms Mustermann"),
+        "contact.salutation": pgettext("salutation in a mail", "Hello %(name)s")
+        % {"name": _("Erika")},
         "tenant.name": tenant.name,
         "unsubscribe_url": "#unsubscribe",
         "webversion_url": "#webversion",
@@ -254,6 +258,27 @@ def replace_asset_refs(html: str, url_for: Callable[[str], str]) -> str:
     return ASSET_REF_RE.sub(replace, html)
 
 
+_LINK_RE = re.compile(r"""<a\b[^>]*\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
+_BLOCK_END_RE = re.compile(r"</(p|div|h[1-6]|li|tr|table)>|<br\s*/?>", re.I)
+_TAG_RE = re.compile(r"<[^>]+>")
+
+
+def text_from_html(value: str) -> str:
+    """A plain-text part for content that has none: links keep their address."""
+    value = _LINK_RE.sub(lambda m: f"{_TAG_RE.sub('', m.group(2)).strip()} ({m.group(1)})", value)
+    value = _BLOCK_END_RE.sub("\n", value)
+    value = html_lib.unescape(_TAG_RE.sub("", value))
+    lines = [" ".join(line.split()) for line in value.splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def text_part_of(item: "ContentItem") -> str:
+    """A template's or text block's text part: its own, else derived from its HTML (an item
+    with only an HTML part must not vanish from the mail's text version)."""
+    return item.text if item.text.strip() else text_from_html(item.html)
+
+
 def _insert_content(container: str, parts: Iterable[str], *, joiner: str) -> str:
     content = joiner.join(p for p in parts if p)
     replaced, count = re.subn(
@@ -284,7 +309,9 @@ def _draft_parts(tenant: "Tenant", item: "ContentItem") -> tuple[str, str]:
     blocks = [blocks_by_key[k] for k in item.block_keys or [] if k in blocks_by_key]
     html = _insert_content(template.html if template else "", (b.html for b in blocks), joiner="\n")
     text = _insert_content(
-        template.text if template else "", (b.text for b in blocks), joiner="\n\n"
+        text_part_of(template) if template else "",
+        (text_part_of(b) for b in blocks),
+        joiner="\n\n",
     )
     return html, text
 
@@ -308,7 +335,7 @@ def render_preview(
         body = f'<img src="{html_lib.escape(url)}" alt="{html_lib.escape(item.name)}">'
         text = ""
     else:
-        body, text = item.html, item.text
+        body, text = item.html, text_part_of(item)
     values = sample_values(tenant, item)
     values[CONTENT_PLACEHOLDER] = _("[The text blocks of a campaign appear here.]")
     # Stored HTML is sanitised already; sanitise again in case a draft's parts changed rules.

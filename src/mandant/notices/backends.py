@@ -1,5 +1,6 @@
 from collections.abc import Sequence
 
+from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
 
@@ -30,3 +31,9 @@ class OutboxBackend(BaseEmailBackend):
             batch_size=500,
         )
         return len(email_messages)
+
+
+def keeps_mail() -> bool:
+    """True when the transport (``EMAIL_URL=outbox://``) keeps mail in the outbox instead of
+    sending it: pages say so before someone expects a mail to arrive."""
+    return isinstance(get_connection(fail_silently=True), OutboxBackend)

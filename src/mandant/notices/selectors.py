@@ -57,12 +57,28 @@ def overdue_message_ids(
     )
 
 
-def outbox_messages(limit: int = 200) -> QuerySet[OutboxMessage]:
-    return OutboxMessage.objects.defer("raw").order_by("-created_at")[:limit]
+@dataclass(frozen=True)
+class KeptPage:
+    """One page of the campaign mail the outbox transport kept, newest first."""
+
+    messages: list[OutboxMessage]
+    older: int | None  # ``before`` of the next (older) page; None on the last page
 
 
-def outbox_message(message_id: int) -> OutboxMessage | None:
-    return OutboxMessage.objects.filter(pk=message_id).first()
+def kept_campaign_mail(*, before: int | None = None, limit: int = 50) -> KeptPage:
+    """Messages the ``outbox://`` transport kept that are no recorded system mail (campaign
+    mail and test sends, every tenant's), by id descending; keyset paging by ``before`` (an id),
+    so a page costs the same however many millions are kept. The raw bytes are not loaded."""
+    qs = OutboxMessage.objects.filter(outbound_id__isnull=True).defer("raw", "body")
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    rows = list(qs.order_by("-pk")[: limit + 1])
+    older = rows[limit - 1].pk if len(rows) > limit else None
+    return KeptPage(messages=rows[:limit], older=older)
+
+
+def kept_campaign_message(message_id: int) -> OutboxMessage | None:
+    return OutboxMessage.objects.filter(pk=message_id, outbound_id__isnull=True).first()
 
 
 def outbox_copy(message: OutboundMessage) -> OutboxMessage | None:

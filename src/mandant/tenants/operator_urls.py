@@ -10,6 +10,7 @@ urlpatterns = [
     path("tenants/<id:tenant_id>/management/", views.set_management, name="set_management"),
     path("outbox/", views.outbox, name="outbox"),
     path("outbox/<id:message_id>/", views.outbox_detail, name="outbox_detail"),
+    path("outbox/kept/<id:message_id>/", views.outbox_kept, name="outbox_kept"),
     path("notices/", views.notices, name="notices"),
     path("notices/new/", views.notice_new, name="notice_new"),
 ]

@@ -18,6 +18,8 @@ from mandant.notices.forms import NoticeForm, OutboxFilterForm
 from mandant.notices.models import OutboundMessage
 from mandant.notices.selectors import (
     MailParts,
+    kept_campaign_mail,
+    kept_campaign_message,
     mail_parts,
     notice_list,
     outbound_message,
@@ -76,18 +78,52 @@ def set_management(request: OperatorRequest, tenant_id: int) -> HttpResponse:
     return redirect("operator:dashboard")
 
 
+def _before(request: OperatorRequest) -> int | None:
+    """The ``before`` id of the campaign mail page (None: the newest page)."""
+    value = request.GET.get("before", "")
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
 @operator_view
 def outbox(request: OperatorRequest) -> HttpResponse:
-    """Every recorded outbound message with its delivery state (newest first)."""
+    """Every recorded outbound message with its delivery state (newest first), and below it
+    the campaign mail the outbox transport kept (every tenant's: a test transport), paged."""
     form = OutboxFilterForm(request.GET or None)
     status = form.cleaned_data["status"] if form.is_bound and form.is_valid() else ""
+    before = _before(request)
     response = render(
         request,
         "operator/outbox.html",
-        {"filter_form": form, "messages_list": outbound_messages(status=status)},
+        {
+            "filter_form": form,
+            "messages_list": outbound_messages(status=status),
+            "kept": kept_campaign_mail(before=before),
+            "before": before,
+            "status": status,
+        },
         status=400 if form.is_bound and form.errors else 200,
     )
     return response
+
+
+@operator_view
+def outbox_kept(request: OperatorRequest, message_id: int) -> HttpResponse:
+    """One kept campaign message: its parts as the recipient's mail program would show them."""
+    message = kept_campaign_message(message_id)
+    if message is None:
+        raise Http404
+    parts = mail_parts(bytes(message.raw)) if message.raw else None
+    return render(
+        request,
+        "operator/outbox_kept.html",
+        {
+            "message": message,
+            "parts": parts,
+            "text": parts.text if parts is not None else message.body,
+            # Shown in <iframe sandbox="" srcdoc="…">: no scripts, no forms, no same origin.
+            "html": parts.html if parts is not None else "",
+        },
+    )
 
 
 CID_RE = re.compile(r"""(["'(])cid:([^"')\s]+)""")
