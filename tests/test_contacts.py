@@ -263,6 +263,10 @@ def test_import_wizard_dry_run_start_job_and_errors(world, django_capture_on_com
     assert client.get(job_url + "status/").json()["status"] == "done"
     # The Copy Content job pages do not show an import job (each kind has its own).
     assert client.get(f"/t/{tenant.slug}/content/jobs/{job.pk}/").status_code == 404
+    # ... nor lists it among the Copy jobs (its "Open" link would be that 404).
+    jobs_page = client.get(f"/t/{tenant.slug}/content/jobs/").content.decode()
+    assert f"/jobs/{job.pk}/" not in jobs_page
+    assert "No content has been copied from this tenant yet." in jobs_page
     errors = client.get(job_url + "errors.csv").content.decode()
     assert errors.splitlines() == ["line,email,error", "3,kaputt,Enter a valid e-mail address."]
 
