@@ -5,7 +5,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -34,7 +34,13 @@ from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import live_items_of_kind
 from mandant.content.views import PREVIEW_CSP, inline_images_for, preview_csp
 from mandant.core.errors import NotFound
-from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
+from mandant.core.web import (
+    TenantRequest,
+    apply_service_errors,
+    request_may,
+    require,
+    tenant_view,
+)
 
 
 def _campaign(request: TenantRequest, campaign_id: int) -> Campaign:
@@ -84,7 +90,7 @@ def campaign_list(request: TenantRequest) -> HttpResponse:
     return render(
         request,
         "campaigns/list.html",
-        {"section": "campaigns", "rows": rows, "may_edit": _may_edit(request)},
+        {"section": "campaigns", "rows": rows},
     )
 
 
@@ -143,8 +149,7 @@ def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
     form = CampaignForm(tenant=request.tenant, initial=_initial(campaign))
     status = 200
     if request.method == "POST":
-        if not _may_edit(request):
-            raise PermissionDenied
+        require(request, Action.CAMPAIGN_EDIT)
         form = CampaignForm(request.POST, tenant=request.tenant)
         if form.is_valid():
             try:
@@ -183,7 +188,6 @@ def _edit_page(
             "campaign": campaign,
             "form": form,
             "may_edit": may_edit,
-            "may_send": _may_edit(request),
             "ready_to_send": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
             and _may_edit(request)
             and all(c.ok for c in campaign_checklist(campaign)),
@@ -296,7 +300,10 @@ def campaign_delete(request: TenantRequest, campaign_id: int) -> HttpResponse:
 def _checklist_page(
     request: TenantRequest, campaign: Campaign, form: TestSendForm, status: int = 200
 ) -> HttpResponse:
-    checks = campaign_checklist(campaign)
+    checks = campaign_checklist(
+        campaign,
+        may_create_administrator=request_may(request, Action.USER_CREATE_ADMINISTRATOR),
+    )
     return render(
         request,
         "campaigns/checklist.html",
@@ -305,7 +312,6 @@ def _checklist_page(
             "campaign": campaign,
             "checks": checks,
             "test_ready": all(c.ok for c in checks if c.key != "recipients"),
-            "may_edit": _may_edit(request),
             "test_form": form,
         },
         status=status,
