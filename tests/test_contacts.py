@@ -1,5 +1,7 @@
 """Contacts: normalised addresses unique per tenant, statuses, lists, segments, sendable set."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.core.exceptions import ValidationError
 from django_scopes import scope
@@ -263,6 +265,10 @@ def test_import_wizard_dry_run_start_job_and_errors(world, django_capture_on_com
     assert client.get(job_url + "status/").json()["status"] == "done"
     # The Copy Content job pages do not show an import job (each kind has its own).
     assert client.get(f"/t/{tenant.slug}/content/jobs/{job.pk}/").status_code == 404
+    # ... nor lists it among the Copy jobs (its "Open" link would be that 404).
+    jobs_page = client.get(f"/t/{tenant.slug}/content/jobs/").content.decode()
+    assert f"/jobs/{job.pk}/" not in jobs_page
+    assert "No content has been copied from this tenant yet." in jobs_page
     errors = client.get(job_url + "errors.csv").content.decode()
     assert errors.splitlines() == ["line,email,error", "3,kaputt,Enter a valid e-mail address."]
 
@@ -378,3 +384,76 @@ def test_german_pages_show_labels_not_codes(world):
     assert client.post(odd_url, {**form, "language": "yy"}).status_code == 422
     odd.refresh_from_db()
     assert odd.language == "xx"
+
+
+class _Forms(HTMLParser):
+    """Each form's attributes with the (name, value) of its submit buttons."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.forms: list[tuple[dict[str, str], list[tuple[str, str]]]] = []
+        self._open = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append((a, []))
+            self._open = True
+        elif tag == "button" and self._open and a.get("type", "submit") == "submit":
+            self.forms[-1][1].append((a.get("name", ""), a.get("value", "")))
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        if tag == "form":
+            self._open = False
+
+
+def test_deleting_a_contact_a_list_a_segment_or_a_form_asks_first(world):
+    """The same ``data-confirm`` form as a campaign's or a content item's Delete: with
+    JavaScript the browser asks, and the form holds nothing but the delete button (so Save
+    does not ask, and Delete sends nothing else)."""
+    from mandant.contacts.models import SignupForm
+
+    tenant = world.kunde1
+    contact = make(world, tenant, "frag@x.de")
+    with scope(tenant=tenant.pk):
+        contact_list = services.list_create(actor=None, tenant=tenant, name="Frag")
+        segment = services.segment_create(
+            actor=None,
+            tenant=tenant,
+            name="Frag",
+            rules={"conditions": [{"field": "language", "op": "equals", "value": "de"}]},
+        )
+        signup = services.signup_form_create(
+            actor=None,
+            tenant=tenant,
+            name="Frag",
+            contact_list=contact_list,
+            consent_text="Ja.",
+            languages=["de"],
+        )
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/"
+    pages = {
+        f"{base}{contact.pk}/": ("delete", ""),
+        f"{base}lists/{contact_list.pk}/": ("delete", ""),
+        f"{base}segments/": ("", f"{base}segments/{segment.pk}/delete/"),
+        f"{base}forms/{signup.pk}/": ("delete", ""),
+    }
+    for url, (value, action) in pages.items():
+        forms = _Forms(client.get(url).content.decode()).forms
+        deleting = [
+            (attrs, buttons)
+            for attrs, buttons in forms
+            if ("action", value) in buttons or (action and attrs.get("action") == action)
+        ]
+        assert len(deleting) == 1, url
+        attrs, buttons = deleting[0]
+        assert attrs.get("data-confirm", "").startswith("Delete this "), url
+        assert len(buttons) == 1, url
+        # Without JavaScript the form is sent as it is, as a campaign's Delete is.
+        data = {name: val for name, val in buttons if name}
+        assert client.post(attrs.get("action") or url, data).status_code == 302, url
+    with scope(tenant=tenant.pk):
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+        assert not SignupForm.objects.filter(pk=signup.pk).exists()

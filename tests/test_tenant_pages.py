@@ -541,3 +541,12 @@ def test_the_users_language_wins_over_the_cookie(world):
     c.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
     body = c.get(MANAGEMENT.format("agentur-alpha")).content.decode()
     assert "Create new tenant" in body
+
+
+def test_the_api_key_help_shows_the_key_placeholder_literally(world, paula):
+    url = "/t/agentur-alpha/setup/api-keys/"
+    english = paula.get(url).content.decode()
+    assert "Send it as “Authorization: Bearer &lt;key&gt;”." in english
+    german_page = german(world, world.paula).get(url).content.decode()
+    assert "„Authorization: Bearer &lt;Schlüssel&gt;“." in german_page
+    assert "<Schlüssel>" not in german_page

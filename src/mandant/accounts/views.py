@@ -25,7 +25,7 @@ from mandant.accounts.forms import (
     UserInviteForm,
 )
 from mandant.accounts.models import Invitation, User
-from mandant.accounts.roles import MEMBERSHIP_ROLE_CHOICES, Action, Role, grant_allows
+from mandant.accounts.roles import MEMBERSHIP_ROLE_CHOICES, Action, Role
 from mandant.accounts.selectors import (
     InvitationProblem,
     invitation_for_token,
@@ -189,8 +189,6 @@ def _error_status(error: ValidationError) -> int:
 
 def _users_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
     tenant = request.tenant
-    grant = request.grant
-    inherited = grant.inherited_for(tenant)
     rows = tenant_user_rows(tenant=tenant)
     return render(
         request,
@@ -199,10 +197,6 @@ def _users_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
             "section": "users",
             "rows": rows,
             "inherited_rows": tenant_inherited_user_rows(tenant=tenant),
-            "may_manage": grant_allows(grant.role, Action.USER_MANAGE, inherited=inherited),
-            "may_create_administrator": grant_allows(
-                grant.role, Action.USER_CREATE_ADMINISTRATOR, inherited=inherited
-            ),
             "has_administrator": any(
                 r.is_administrator and r.status != "deactivated" for r in rows
             ),

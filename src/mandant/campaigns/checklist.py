@@ -79,8 +79,11 @@ def _has_unsubscribe(value: str) -> bool:
     return any(m.group(1) == "unsubscribe_url" for m in PLACEHOLDER_RE.finditer(value))
 
 
-def campaign_checklist(campaign: Campaign) -> list[CampaignCheck]:
-    """Every item, in the order shown; call inside the tenant's scope."""
+def campaign_checklist(
+    campaign: Campaign, *, may_create_administrator: bool = True
+) -> list[CampaignCheck]:
+    """Every item, in the order shown; call inside the tenant's scope.
+    ``may_create_administrator``: as for ``tenant_readiness`` (the hints of the page)."""
     tenant = campaign.tenant
     edit_url = reverse("campaigns:edit", args=[tenant.slug, campaign.pk])
     template = live_template(campaign)
@@ -184,7 +187,7 @@ def campaign_checklist(campaign: Campaign) -> list[CampaignCheck]:
             _fix_url(bad[1] if bad else "", edit_url, content_url),
         )
     )
-    readiness = tenant_readiness(tenant)
+    readiness = tenant_readiness(tenant, may_create_administrator=may_create_administrator)
     unmet = [c for c in readiness if not c.ok]
     home_url = reverse("tenants:home", args=[tenant.slug])
     checks.append(

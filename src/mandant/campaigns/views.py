@@ -5,7 +5,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -35,7 +35,13 @@ from mandant.content.models import ContentItem, ContentKind
 from mandant.content.selectors import live_items_of_kind
 from mandant.content.views import PREVIEW_CSP, inline_images_for, preview_csp
 from mandant.core.errors import NotFound
-from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
+from mandant.core.web import (
+    TenantRequest,
+    apply_service_errors,
+    request_may,
+    require,
+    tenant_view,
+)
 from mandant.notices.backends import keeps_mail
 
 
@@ -96,7 +102,7 @@ def campaign_list(request: TenantRequest) -> HttpResponse:
     return render(
         request,
         "campaigns/list.html",
-        {"section": "campaigns", "rows": rows, "may_edit": _may_edit(request)},
+        {"section": "campaigns", "rows": rows},
     )
 
 
@@ -155,8 +161,7 @@ def campaign_edit(request: TenantRequest, campaign_id: int) -> HttpResponse:
     form = CampaignForm(tenant=request.tenant, initial=_initial(campaign))
     status = 200
     if request.method == "POST":
-        if not _may_edit(request):
-            raise PermissionDenied
+        require(request, Action.CAMPAIGN_EDIT)
         form = CampaignForm(request.POST, tenant=request.tenant)
         if form.is_valid():
             try:
@@ -195,7 +200,6 @@ def _edit_page(
             "campaign": campaign,
             "form": form,
             "may_edit": may_edit,
-            "may_send": _may_edit(request),
             "ready_to_send": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
             and _may_edit(request)
             and all(c.ok for c in campaign_checklist(campaign)),
@@ -308,7 +312,10 @@ def campaign_delete(request: TenantRequest, campaign_id: int) -> HttpResponse:
 def _checklist_page(
     request: TenantRequest, campaign: Campaign, form: TestSendForm, status: int = 200
 ) -> HttpResponse:
-    checks = campaign_checklist(campaign)
+    checks = campaign_checklist(
+        campaign,
+        may_create_administrator=request_may(request, Action.USER_CREATE_ADMINISTRATOR),
+    )
     return render(
         request,
         "campaigns/checklist.html",
@@ -317,7 +324,6 @@ def _checklist_page(
             "campaign": campaign,
             "checks": checks,
             "test_ready": all(c.ok for c in checks if c.key != "recipients"),
-            "may_edit": _may_edit(request),
             "test_form": form,
             "keeps_mail": keeps_mail(),
         },

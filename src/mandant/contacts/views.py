@@ -6,7 +6,6 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import (
@@ -24,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_scopes import scope
 
-from mandant.accounts.roles import Action, grant_allows
+from mandant.accounts.roles import Action
 from mandant.contacts import importing, selectors, services, signup
 from mandant.contacts.forms import (
     SEGMENT_ROWS,
@@ -46,7 +45,13 @@ from mandant.contacts.segments import FIELD_HELP, OP_LABELS, OPS, apply_rules, c
 from mandant.contacts.services import contact_unsubscribe
 from mandant.contacts.unsubscribe import read_token
 from mandant.core.errors import NotFound
-from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
+from mandant.core.web import (
+    TenantRequest,
+    apply_service_errors,
+    request_may,
+    require,
+    tenant_view,
+)
 from mandant.jobs.models import Job, JobKind
 from mandant.jobs.selectors import job_as_dict
 from mandant.jobs.views import job_for_page, restart_and_show, stalled_context
@@ -311,9 +316,11 @@ def contact_detail(request: TenantRequest, contact_id: int) -> HttpResponse:
     contact = _contact(request, contact_id)
     initial = {k: getattr(contact, k) for k in ("email", "first_name", "last_name", "language")}
     form = ContactForm(request.POST or None, initial={**initial, "status": contact.status})
+    if not request_may(request, Action.CONTACT_EDIT):
+        for field in form.fields.values():
+            field.disabled = True  # read only: the page offers no button either
     if request.method == "POST":
-        if not grant_allows(request.grant.role, Action.CONTACT_EDIT, inherited=True):
-            raise DjangoPermissionDenied
+        require(request, Action.CONTACT_EDIT)
         if request.POST.get("action") == "delete":
             services.contact_delete(actor=request.actor, tenant=request.tenant, contact=contact)
             return redirect("contacts:list", request.tenant.slug)
@@ -344,8 +351,7 @@ def contact_detail(request: TenantRequest, contact_id: int) -> HttpResponse:
 def lists(request: TenantRequest) -> HttpResponse:
     form = ListForm(request.POST or None)
     if request.method == "POST":
-        if not grant_allows(request.grant.role, Action.CONTACT_EDIT, inherited=True):
-            raise DjangoPermissionDenied
+        require(request, Action.CONTACT_EDIT)
         if form.is_valid():
             try:
                 created = services.list_create(
@@ -372,8 +378,7 @@ def list_detail(request: TenantRequest, list_id: int) -> HttpResponse:
         raise Http404 from None
     form = MemberForm(request.POST or None)
     if request.method == "POST":
-        if not grant_allows(request.grant.role, Action.CONTACT_EDIT, inherited=True):
-            raise DjangoPermissionDenied
+        require(request, Action.CONTACT_EDIT)
         action = request.POST.get("action", "add")
         if action == "remove":
             services.list_remove_members(
@@ -420,8 +425,7 @@ def segments(request: TenantRequest) -> HttpResponse:
     form = SegmentForm(request.POST or None)
     preview: int | None = None
     if request.method == "POST":
-        if not grant_allows(request.grant.role, Action.CONTACT_EDIT, inherited=True):
-            raise DjangoPermissionDenied
+        require(request, Action.CONTACT_EDIT)
         if form.is_valid():
             rules = form.rules()
             try:

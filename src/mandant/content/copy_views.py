@@ -149,7 +149,7 @@ def job_list_view(request: TenantRequest) -> HttpResponse:
     return render(
         request,
         "content/jobs.html",
-        {"jobs": job_list(tenant=request.tenant, limit=JOBS_LISTED)},
+        {"jobs": job_list(tenant=request.tenant, kind=JobKind.COPY_CONTENT, limit=JOBS_LISTED)},
     )
 
 

@@ -39,7 +39,7 @@ from mandant.content.image_responses import image_response
 from mandant.content.kept_upload import keep_upload, posted_upload
 from mandant.content.models import ContentItem, ContentKind, Folder
 from mandant.core.errors import NotFound, PermissionDenied
-from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
+from mandant.core.web import TenantRequest, apply_service_errors, require, tenant_view
 from mandant.tenants.models import Tenant
 
 LIBRARY_PAGE_SIZE = 50
@@ -73,8 +73,7 @@ def _may(request: TenantRequest, action: Action) -> bool:
 
 def _require(request: TenantRequest, action: Action) -> None:
     """For pages open to viewers whose POST needs more (a Viewer's POST is a 403)."""
-    if not _may(request, action):
-        raise DjangoPermissionDenied
+    require(request, action)
 
 
 def _item(request: TenantRequest, item_id: int, *, deleted: bool = False) -> ContentItem:
@@ -166,7 +165,6 @@ def library(request: TenantRequest) -> HttpResponse:
             "filtered": bool(filters.get("q") or filters.get("kind")),
             "page": page,
             "rows": [(item, origins.get(item.pk)) for item in page.items],
-            "may_edit": _may(request, Action.CONTENT_EDIT),
             "may_copy": may_copy and copy_enabled,
             # The role and sub-tenants are there, the product is not: say which one unlocks it.
             "copy_locked": may_copy and not copy_enabled,
@@ -217,7 +215,6 @@ def _item_page(
             "kind_label": ContentKind(kind).label,
             "title": NEW_ITEM_TITLES[ContentKind(kind)] if item is None else item.name,
             "origin": origin,
-            "may_edit": _may(request, Action.CONTENT_EDIT),
             "kept_file": kept_file,
             "asset_limits": asset_limits_text() if kind == ContentKind.ASSET else "",
             "placeholders": list(PLACEHOLDERS.items()),
@@ -253,8 +250,8 @@ def _save_item(request: TenantRequest, *, kind: str, item: ContentItem | None) -
             apply_service_errors(form, exc)
             if "file" in getattr(exc, "error_dict", {}):
                 upload = None  # a refused image is not kept
-        except PermissionDenied:
-            raise DjangoPermissionDenied from None
+        except PermissionDenied as exc:
+            raise DjangoPermissionDenied(exc.message) from None
         else:
             if item is None:
                 messages.success(request, _("“%(name)s” has been created.") % {"name": saved.name})
@@ -478,7 +475,6 @@ def item_history(request: TenantRequest, item_id: int) -> HttpResponse:
         {
             "item": item,
             "rows": selectors.item_history(tenant=request.tenant, item=item),
-            "may_edit": _may(request, Action.CONTENT_EDIT),
         },
     )
 
@@ -503,7 +499,6 @@ def item_version(request: TenantRequest, item_id: int, number: int) -> HttpRespo
             "item": item,
             "version": version,
             "form": form,
-            "may_edit": _may(request, Action.CONTENT_EDIT),
         },
     )
 
@@ -518,8 +513,8 @@ def item_version_restore(request: TenantRequest, item_id: int, number: int) -> H
         )
     except NotFound:
         raise Http404 from None
-    except PermissionDenied:
-        raise DjangoPermissionDenied from None
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from None
     except ValidationError as exc:
         for text in exc.messages:
             messages.error(request, text)
@@ -545,7 +540,7 @@ def _bin_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
     return render(
         request,
         "content/bin.html",
-        {"rows": rows, "bin_days": days, "may_edit": _may(request, Action.CONTENT_EDIT)},
+        {"rows": rows, "bin_days": days},
         status=status,
     )
 
@@ -580,8 +575,8 @@ def folder_new(request: TenantRequest) -> HttpResponse:
                 )
             except ValidationError as exc:
                 apply_service_errors(form, exc)
-            except PermissionDenied:
-                raise DjangoPermissionDenied from None
+            except PermissionDenied as exc:
+                raise DjangoPermissionDenied(exc.message) from None
             else:
                 messages.success(
                     request, _("The folder “%(name)s” has been created.") % {"name": folder.name}
@@ -621,8 +616,8 @@ def folder_edit(request: TenantRequest, folder_id: int) -> HttpResponse:
                     request, _("The folder has been renamed to “%(name)s”.") % {"name": folder.name}
                 )
                 return redirect(_library_url(request, folder))
-        except PermissionDenied:
-            raise DjangoPermissionDenied from None
+        except PermissionDenied as exc:
+            raise DjangoPermissionDenied(exc.message) from None
         except ValidationError as exc:
             if request.POST.get("action") == "delete":
                 for text in exc.messages:
@@ -637,7 +632,6 @@ def folder_edit(request: TenantRequest, folder_id: int) -> HttpResponse:
         {
             "folder": folder,
             "form": form,
-            "may_edit": _may(request, Action.CONTENT_EDIT),
         },
         status=status,
     )

@@ -9,9 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template import TemplateSyntaxError
+from django.utils.translation import gettext as _
 from django_scopes import scope
 
-from mandant.accounts.roles import Action, grant_allows
+from mandant.accounts.roles import BELOW_OWN_TENANT_ONLY, PERMISSIONS, Action, Role, grant_allows
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
 from mandant.tenants.models import Tenant
@@ -40,10 +42,56 @@ def actor_for(request: HttpRequest) -> Actor:
     return actor
 
 
+def grant_may(grant: RoleGrant, tenant: Tenant, action: Action) -> bool:
+    """Whether a role granted for ``tenant`` may perform ``action`` there (``BELOW_OWN_TENANT_ONLY``
+    included): the one check behind ``tenant_view``, ``request_may`` and ``may`` in templates."""
+    return grant_allows(grant.role, action, inherited=grant.inherited_for(tenant))
+
+
+def request_may(request: TenantRequest, action: Action) -> bool:
+    """For a ``tenant_view``: whether the acting role may perform ``action`` in the tenant."""
+    return grant_may(request.grant, request.tenant, action)
+
+
+def needed_role_message(action: Action) -> str:
+    """What the 403 page says: the role ``action`` needs (``docs/roles.md``)."""
+    role = PERMISSIONS[action]
+    if role == Role.OPERATOR:
+        return _("Only our service staff may do this.")
+    if action in BELOW_OWN_TENANT_ONLY and role > Role.ADMINISTRATOR:
+        text = _("This needs the role %(administrator)s, or %(role)s in a tenant above this one.")
+        return text % {"administrator": Role.ADMINISTRATOR.label, "role": Role(role).label}
+    return _("This needs at least the role %(role)s.") % {"role": Role(role).label}
+
+
+def require(request: TenantRequest, action: Action) -> None:
+    """For pages a weaker role may open but not submit (a Viewer's POST): 403 naming the role."""
+    if not request_may(request, action):
+        raise DjangoPermissionDenied(needed_role_message(action))
+
+
+class TemplatePermissions:
+    """``may`` in the templates of tenant pages: ``{% if may.contact_edit %}`` is ``grant_may``
+    for ``Action.CONTACT_EDIT``, so a page offers a link or a form only to a role the view behind
+    it accepts. An unknown action name is an error, not a silent "no"."""
+
+    def __init__(self, grant: RoleGrant, tenant: Tenant) -> None:
+        self._grant = grant
+        self._tenant = tenant
+
+    def __getitem__(self, name: str) -> bool:
+        try:
+            action = Action[name.upper()]
+        except KeyError:
+            raise TemplateSyntaxError(f"may.{name}: there is no such action") from None
+        return grant_may(self._grant, self._tenant, action)
+
+
 def tenant_view(
     action: Action = Action.TENANT_VIEW,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Resolve ``/t/<slug>/``: 404 outside the user's reach, 403 when the role is too weak."""
+    """Resolve ``/t/<slug>/``: 404 outside the user's reach, 403 when the role is too weak
+    (naming the role the action needs)."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @login_required
@@ -57,8 +105,8 @@ def tenant_view(
             request.tenant = tenant  # type: ignore[attr-defined]
             request.grant = grant  # type: ignore[attr-defined]
             request.actor = actor  # type: ignore[attr-defined]
-            if not grant_allows(grant.role, action, inherited=grant.inherited_for(tenant)):
-                raise DjangoPermissionDenied
+            if not grant_may(grant, tenant, action):
+                raise DjangoPermissionDenied(needed_role_message(action))
             with scope(tenant=tenant.pk):
                 return view(request, *args, **kwargs)
 

@@ -35,11 +35,12 @@ def job_get_for_actor(actor: Actor, *, pk: int, tenant: Tenant | None = None) ->
     return job
 
 
-def job_list(*, tenant: Tenant, limit: int = 50) -> list[Job]:
-    """The tenant's most recent jobs, newest first (the page that lists them)."""
+def job_list(*, tenant: Tenant, kind: JobKind, limit: int = 50) -> list[Job]:
+    """The tenant's most recent jobs of one kind, newest first (the page that lists them; each
+    kind has its own pages, so a list never links to a job another kind's pages refuse)."""
     with scope(tenant=tenant.pk):
         return list(
-            Job.objects.filter(tenant=tenant)
+            Job.objects.filter(tenant=tenant, kind=kind)
             .select_related("created_by")
             .order_by("-created_at", "-pk")[:limit]
         )

@@ -24,11 +24,25 @@ class ReadinessCheck(NamedTuple):
     fix_url: str
 
 
+def no_administrator_hint() -> str:
+    """The hint for a tenant without an administrator, shown to a role that cannot create one:
+    who can."""
+    return _(
+        "No administrator yet: an administrator or Customer Service of a tenant above this one "
+        "can create one, or our service staff."
+    )
+
+
 def tenant_readiness(
-    tenant: Tenant, *, handover: Sequence[HandoverCondition] | None = None
+    tenant: Tenant,
+    *,
+    handover: Sequence[HandoverCondition] | None = None,
+    may_create_administrator: bool = True,
 ) -> list[ReadinessCheck]:
     """``handover``: the tenant's hand-over conditions when the caller has them already (the
-    home page shows both), so they are not computed twice."""
+    home page shows both), so they are not computed twice. ``may_create_administrator``: the
+    acting role may create one here (``Action.USER_CREATE_ADMINISTRATOR``); otherwise the hint
+    says who can, without a link to a page that would refuse it."""
     if handover is None:
         handover = handover_conditions(tenant)
     conditions = {condition.key: condition for condition in handover}
@@ -48,9 +62,11 @@ def tenant_readiness(
 
     has_admin = conditions["administrator"].ok
     admin_ready = conditions["administrator_ready"].ok
-    if not has_admin:
+    if not has_admin and may_create_administrator:
         admin_hint = _("No administrator yet: create one.")
         admin_url = conditions["administrator"].fix_url
+    elif not has_admin:
+        admin_hint, admin_url = no_administrator_hint(), ""
     else:
         admin_hint = _(
             "Waiting for an administrator to confirm their e-mail address: see Setup → Users."

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mandant.accounts.roles import Action, role_allows
+from mandant.accounts.roles import Action
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
 from mandant.sending import selectors, services
@@ -48,10 +48,6 @@ def _page(
         "domains": domains,
         "identities": list(selectors.identity_list(tenant).select_related("domain")),
         "postal_address": address,
-        "may_manage": role_allows(request.grant.role, Action.SENDING_MANAGE),
-        "may_verify_without_dns": role_allows(
-            request.grant.role, Action.SENDING_VERIFY_WITHOUT_DNS
-        ),
         "domain_form": forms_override.get("domain_form") or DomainAddForm(),
         "identity_form": forms_override.get("identity_form")
         or SenderIdentityForm(initial={"alias": tenant.name}),

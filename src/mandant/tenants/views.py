@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from mandant.accounts.roles import Action, grant_allows, role_allows
+from mandant.accounts.roles import Action, role_allows
 from mandant.core.errors import NotFound, PermissionDenied
-from mandant.core.web import TenantRequest, apply_service_errors, tenant_view
-from mandant.sending.readiness import is_ready, tenant_readiness
+from mandant.core.web import TenantRequest, apply_service_errors, request_may, tenant_view
+from mandant.sending.readiness import is_ready, no_administrator_hint, tenant_readiness
 from mandant.tenants import services
 from mandant.tenants.forms import TenantCreateForm, TenantEditForm, TenantFilterForm, TenantLogoForm
 from mandant.tenants.logo import logo_limits_text, process_logo
@@ -49,8 +49,10 @@ HANDOVER_HINTS = {
 
 def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
     tenant: Tenant = request.tenant
-    grant = request.grant
     conditions = handover_conditions(tenant)
+    # A role that may not create an administrator here gets no link to the page that would
+    # refuse it (a partner in its own tenant, editors, viewers), but who can.
+    may_create_administrator = request_may(request, Action.USER_CREATE_ADMINISTRATOR)
     facts = [
         {
             "key": condition.key,
@@ -59,12 +61,21 @@ def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
             "hint": HANDOVER_HINTS.get(condition.key, ""),
             "url": condition.fix_url,
         }
+        if condition.key != "administrator" or may_create_administrator
+        else {
+            "key": condition.key,
+            "label": condition.label,
+            "ok": condition.ok,
+            "hint": no_administrator_hint(),
+            "url": "",
+        }
         for condition in conditions
     ]
-    inherited = grant.inherited_for(tenant)
-    may_hand_over = grant_allows(grant.role, Action.TENANT_HAND_OVER, inherited=inherited)
+    may_hand_over = request_may(request, Action.TENANT_HAND_OVER)
     has_administrator = next(fact["ok"] for fact in facts if fact["key"] == "administrator")
-    send_checks = tenant_readiness(tenant, handover=conditions)
+    send_checks = tenant_readiness(
+        tenant, handover=conditions, may_create_administrator=may_create_administrator
+    )
     return render(
         request,
         "tenants/home.html",
@@ -76,8 +87,7 @@ def _home_page(request: TenantRequest, *, status: int = 200) -> HttpResponse:
             "ready_to_send": is_ready(send_checks),
             "may_hand_over": may_hand_over and tenant.status != TenantStatus.HANDED_OVER,
             # *Administrator anlegen*, offered while the tenant has none.
-            "offer_create_administrator": not has_administrator
-            and grant_allows(grant.role, Action.USER_CREATE_ADMINISTRATOR, inherited=inherited),
+            "offer_create_administrator": not has_administrator and may_create_administrator,
         },
         status=status,
     )
