@@ -457,3 +457,23 @@ def test_deleting_a_contact_a_list_a_segment_or_a_form_asks_first(world):
     with scope(tenant=tenant.pk):
         assert not Contact.objects.filter(pk=contact.pk).exists()
         assert not SignupForm.objects.filter(pk=signup.pk).exists()
+
+
+def test_the_contact_page_shows_its_lists_and_custom_fields(world):
+    tenant = world.kunde1
+    anna = make(world, tenant, "anna@x.de", fields={"stadt": "Kiel", "kundennr": "17"})
+    bert = make(world, tenant, "bert@x.de")
+    with scope(tenant=tenant.pk):
+        messe = services.list_create(actor=None, tenant=tenant, name="Messe 2026")
+        services.list_create(actor=None, tenant=tenant, name="Leer")
+        services.list_add_members(
+            actor=None, tenant=tenant, contact_list=messe, contact_ids=[anna.pk]
+        )
+    client = world.client_for(world.carl)
+    page = client.get(f"/t/{tenant.slug}/contacts/{anna.pk}/").content.decode()
+    lists = page.split('data-testid="contact-lists"')[1].split("</ul>")[0]
+    assert "Messe 2026" in lists and "Leer" not in lists
+    fields = page.split('data-testid="contact-fields"')[1].split("</table>")[0]
+    assert fields.index("kundennr") < fields.index("stadt") and "Kiel" in fields
+    empty = client.get(f"/t/{tenant.slug}/contacts/{bert.pk}/").content.decode()
+    assert "On no list." in empty and "No custom fields." in empty

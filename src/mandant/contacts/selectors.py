@@ -85,6 +85,12 @@ def segments_of_tenant(*, tenant: Tenant) -> QuerySet[Segment]:
     return Segment.objects.filter(tenant=tenant).order_by("name")
 
 
+def lists_of_contact(*, tenant: Tenant, contact: Contact) -> QuerySet[ContactList]:
+    """The lists the contact is on, by name."""
+    on = ListMembership.objects.filter(tenant=tenant, contact=contact).values("contact_list_id")
+    return ContactList.objects.filter(tenant=tenant, pk__in=on).order_by("name")
+
+
 def list_members(*, tenant: Tenant, contact_list: ContactList) -> QuerySet[Contact]:
     members = ListMembership.objects.filter(tenant=tenant, contact_list=contact_list).values(
         "contact_id"

@@ -341,7 +341,13 @@ def contact_detail(request: TenantRequest, contact_id: int) -> HttpResponse:
     return render(
         request,
         "contacts/detail.html",
-        {"form": form, "contact": contact, "consents": consents},
+        {
+            "form": form,
+            "contact": contact,
+            "consents": consents,
+            "lists": selectors.lists_of_contact(tenant=request.tenant, contact=contact),
+            "custom_fields": sorted((contact.fields or {}).items()),
+        },
         status=status,
     )
 
