@@ -227,6 +227,16 @@ def test_bad_input_is_a_422_with_a_clear_message(world, overrides, field, text):
     assert not Notice.objects.exists()
 
 
+def test_an_unknown_tenant_and_a_bad_window_are_named_in_one_round(world):
+    data = form_data(scope="no-such-tenant", ends_at="2000-01-01T00:00")
+    response = world.client_for(world.olga).post("/operator/notices/new/", data)
+    assert response.status_code == 422
+    content = response.content.decode()
+    assert "There is no tenant with the slug or id" in content
+    assert "must lie after its start" in content
+    assert not Notice.objects.exists()
+
+
 def test_scope_by_id_and_for_all_tenants(world):
     olga = world.client_for(world.olga)
     assert (

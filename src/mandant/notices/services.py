@@ -179,6 +179,21 @@ def _required_text(value: str, field: str, limit: int, errors: dict[str, Validat
     return value
 
 
+def notice_window_error(starts_at: datetime, ends_at: datetime) -> ValidationError | None:
+    """What is wrong with a notice's time window (on ``ends_at``), or None. The form asks too
+    when another field is refused, so every problem shows in one round."""
+    if ends_at <= starts_at:
+        return ValidationError(
+            _("The end of the time window must lie after its start."), code="window"
+        )
+    if ends_at <= timezone.now():
+        return ValidationError(
+            _("The end of the time window lies in the past: nobody would see the notice."),
+            code="window_past",
+        )
+    return None
+
+
 def notice_create(
     *,
     actor: Actor,
@@ -208,15 +223,8 @@ def notice_create(
     title_de = _required_text(title_de, "title_de", TITLE_MAX, errors)
     body_en = _required_text(body_en, "body_en", BODY_MAX, errors)
     body_de = _required_text(body_de, "body_de", BODY_MAX, errors)
-    if ends_at <= starts_at:
-        errors["ends_at"] = ValidationError(
-            _("The end of the time window must lie after its start."), code="window"
-        )
-    elif ends_at <= timezone.now():
-        errors["ends_at"] = ValidationError(
-            _("The end of the time window lies in the past: nobody would see the notice."),
-            code="window_past",
-        )
+    if window_error := notice_window_error(starts_at, ends_at):
+        errors["ends_at"] = window_error
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

@@ -183,7 +183,17 @@ def notice_new(request: OperatorRequest) -> HttpResponse:
     form = NoticeForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        if form.is_valid():
+        valid = form.is_valid()
+        starts_at, ends_at = (form.cleaned_data.get(name) for name in ("starts_at", "ends_at"))
+        # A refused field keeps the service from running: ask it about the window anyway.
+        window_error = (
+            notice_services.notice_window_error(starts_at, ends_at)
+            if not valid and starts_at and ends_at and "ends_at" not in form.errors
+            else None
+        )
+        if window_error:
+            form.add_error("ends_at", window_error)
+        if valid:
             data = form.cleaned_data
             try:
                 notice = notice_services.notice_create(
