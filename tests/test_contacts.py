@@ -187,7 +187,17 @@ def test_segments_filter(world):
             contact_ids=[Contact.objects.get(email="en@firma.de").pk],
         )
         assert emails({"conditions": [{"field": "list", "value": str(cl.pk)}]}) == ["en@firma.de"]
+        # By its name, as people know it; stored by id, so a renamed list keeps the segment.
+        by_name = services.segment_create(
+            actor=None,
+            tenant=tenant,
+            name="by name",
+            rules={"conditions": [{"field": "list", "value": " l "}]},
+        )
+        assert by_name.rules["conditions"][0]["value"] == str(cl.pk)
         for bad in (
+            {"conditions": [{"field": "list", "value": "99999999999999999999"}]},
+            {"conditions": [{"field": "list", "value": "Unbekannt"}]},
             {"conditions": [{"field": "nope", "value": "x"}]},
             {"conditions": [{"field": "status", "value": "nope"}]},
             {"conditions": [{"field": "language", "op": "contains", "value": "d"}]},

@@ -4,7 +4,7 @@ A segment's ``rules`` is ``{"conditions": [{"field": …, "op": …, "value": �
 belongs to the segment when it matches *every* condition. ``field`` is one of
 
 * ``status`` (op ``equals``), ``language`` (``equals``),
-* ``list`` (``equals``; the value is a list id of the same tenant),
+* ``list`` (``equals``; the value is a list of the same tenant, by name or id; stored as id),
 * ``email_domain`` (``equals``: the part after ``@``),
 * ``field:<name>`` — a custom field (``equals`` or ``contains``, case-insensitive).
 """
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from mandant.contacts.models import Contact, ContactList, ContactStatus, ListMembership
+from mandant.core.ids import as_pk
 from mandant.tenants.models import Tenant
 
 OPS = ("equals", "contains")
@@ -35,7 +36,7 @@ FIELD_HELP: tuple[tuple[str, Promise, Promise], ...] = (
         gettext_lazy("active, unsubscribed, bounced, complained, blocked or unconfirmed"),
     ),
     ("language", gettext_lazy("Language"), gettext_lazy("a language code such as de or en")),
-    ("list", gettext_lazy("List"), gettext_lazy("the number of the list")),
+    ("list", gettext_lazy("List"), gettext_lazy("the list's name")),
     ("email_domain", gettext_lazy("E-mail domain"), gettext_lazy("the part after the @")),
     (
         "field:NAME",
@@ -43,6 +44,19 @@ FIELD_HELP: tuple[tuple[str, Promise, Promise], ...] = (
         gettext_lazy("its content, or with “contains” a part of it"),
     ),
 )
+
+
+def _list_id(tenant: Tenant, value: str) -> str:
+    """A list of the tenant by its name (as people know it) or its number; stored by number,
+    so renaming the list keeps the segment."""
+    lists = ContactList.objects.filter(tenant=tenant)
+    found = lists.filter(pk=as_pk(value)) if value.isdigit() else lists.filter(name__iexact=value)
+    pk = found.values_list("pk", flat=True).first()
+    if pk is None:
+        raise ValidationError(
+            {"rules": _("No list “%(value)s” in this tenant.") % {"value": value}}
+        )
+    return str(pk)
 
 
 def clean_rules(tenant: Tenant, rules: Any) -> dict[str, Any]:
@@ -63,10 +77,8 @@ def clean_rules(tenant: Tenant, rules: Any) -> dict[str, Any]:
             raise ValidationError({"rules": _("Unknown comparison: %(op)s.") % {"op": op}})
         if field == "status" and value not in ContactStatus.values:
             raise ValidationError({"rules": _("Unknown status: %(value)s.") % {"value": value}})
-        if field == "list" and not (
-            value.isdigit() and ContactList.objects.filter(tenant=tenant, pk=int(value)).exists()
-        ):
-            raise ValidationError({"rules": _("No such list in this tenant.")})
+        if field == "list":
+            value = _list_id(tenant, value)
         cleaned.append({"field": field, "op": op, "value": value})
     return {"conditions": cleaned}
 
