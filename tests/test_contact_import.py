@@ -20,6 +20,7 @@ from django_scopes import scope, scopes_disabled
 
 from import_support import queued_import
 from mandant.accounts.roles import Role
+from mandant.accounts.services import membership_set, user_create
 from mandant.contacts import importing
 from mandant.contacts.models import (
     ConsentRecord,
@@ -721,3 +722,19 @@ def test_german_pages_name_the_targets_and_count_in_singular_and_plural(world):
     importing.import_job_run(job_id=int(job_url.rstrip("/").rsplit("/", 1)[1]))
     summary = client.get(job_url).content.decode()
     assert "2 Zeilen: 1 Kontakt importiert, 0 ungültige Zeilen." in summary
+
+
+def test_a_failed_import_links_back_to_its_mapping(world):
+    kept = upload(world.kunde1, "email\na@x.de\nkaputt\n")
+    job = run(world, world.kunde1, kept)
+    assert job.status == JobStatus.FAILED
+    url = f"/t/{world.kunde1.slug}/contacts/jobs/{job.pk}/"
+    mapping = f"/t/{world.kunde1.slug}/contacts/import/{kept.pk}/"
+    assert f'href="{mapping}"' in world.client_for(world.paula).get(url).content.decode()
+    # Not for a role that may not import, nor once the file is gone.
+    viewer = user_create(email="v@kunde1.example", password="correct-horse-battery-staple-7")
+    membership_set(actor=Actor(user=world.olga), tenant=world.kunde1, user=viewer, role=Role.VIEWER)
+    assert mapping not in world.client_for(viewer).get(url).content.decode()
+    with scopes_disabled():
+        ImportFile.objects.filter(pk=kept.pk).delete()
+    assert mapping not in world.client_for(world.paula).get(url).content.decode()

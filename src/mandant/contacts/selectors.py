@@ -14,6 +14,7 @@ from mandant.contacts.models import (
     Contact,
     ContactList,
     ContactStatus,
+    ImportFile,
     ListMembership,
     Segment,
     SignupForm,
@@ -83,6 +84,11 @@ def lists_of_tenant(*, tenant: Tenant) -> QuerySet[ContactList]:
 
 def segments_of_tenant(*, tenant: Tenant) -> QuerySet[Segment]:
     return Segment.objects.filter(tenant=tenant).order_by("name")
+
+
+def import_upload_get(*, tenant: Tenant, pk: Any) -> ImportFile | None:
+    """A CSV file kept for the import wizard (until CONTACT_IMPORT_KEEP_DAYS), or None."""
+    return ImportFile.objects.filter(tenant=tenant, pk=as_pk(pk)).first()
 
 
 def lists_of_contact(*, tenant: Tenant, contact: Contact) -> QuerySet[ContactList]:

@@ -52,7 +52,7 @@ from mandant.core.web import (
     require,
     tenant_view,
 )
-from mandant.jobs.models import Job, JobKind
+from mandant.jobs.models import Job, JobKind, JobStatus
 from mandant.jobs.selectors import job_as_dict
 from mandant.jobs.views import job_for_page, restart_and_show, stalled_context
 from mandant.notices.services import supported_language
@@ -126,7 +126,7 @@ def import_upload(request: TenantRequest) -> HttpResponse:
 
 def _upload(request: TenantRequest, upload_id: int) -> ImportFile:
     # The file stays in the database: the wizard reads only what it shows (stored_rows).
-    found = ImportFile.objects.filter(tenant=request.tenant, pk=upload_id).first()
+    found = selectors.import_upload_get(tenant=request.tenant, pk=upload_id)
     if found is None:
         raise Http404
     return found
@@ -199,13 +199,21 @@ def _job(request: TenantRequest, job_id: int) -> Job:
 @require_GET
 def job_detail(request: TenantRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
-    list_id = (job.params or {}).get("list_id")
+    params = job.params or {}
+    list_id = params.get("list_id")
+    # A failed import (invalid rows): back to its mapping, to fix it or keep the valid rows.
+    retry_upload = (
+        selectors.import_upload_get(tenant=request.tenant, pk=params.get("upload"))
+        if job.status == JobStatus.FAILED and request_may(request, Action.CONTACT_IMPORT)
+        else None
+    )
     return render(
         request,
         "contacts/job.html",
         {
             "job": job,
             "summary": job.summary or {},
+            "retry_upload": retry_upload,
             "import_list": selectors.lists_of_tenant(tenant=request.tenant)
             .filter(pk=list_id)
             .first()
