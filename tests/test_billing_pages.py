@@ -34,6 +34,10 @@ def test_overview_shows_edition_prices_and_what_can_be_activated(world):
     # Tabs: the overview and Tenant management.
     assert 'href="/t/kunde-eins/setup/upgrades/tenants/"' in body
     assert 'aria-current="page">Upgrades' in body
+    # The cost notice sits with the products that cost, and speaks of each of them.
+    available = body.split('data-testid="available-upgrades"')[1]
+    assert "Each upgrade with a price incurs additional costs" in available
+    assert "This product incurs" not in body
 
 
 def test_overview_in_german_uses_german_names_and_numbers(world):
