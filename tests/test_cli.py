@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
+from django_scopes import scopes_disabled
 from PIL import Image
 
 from conftest import PASSWORD
@@ -14,6 +15,7 @@ from mandant.accounts.models import ApiKey
 from mandant.accounts.roles import Role
 from mandant.accounts.services import membership_set, user_create
 from mandant.audit.models import AuditEntry
+from mandant.contacts.models import ConsentRecord, Contact
 from mandant.core.actor import Actor
 from mandant.tenants.models import Tenant
 
@@ -92,6 +94,11 @@ def test_demo_key_and_logins_work(db):
         == 302
     )
     assert operator.get("/operator/").status_code == 200
+    # The demo's contacts have a consent record saying where they came from.
+    with scopes_disabled():
+        customer = Tenant.objects.get(slug="autohaus-nord")
+        assert Contact.objects.filter(tenant=customer).count() == 25
+        assert ConsentRecord.objects.filter(tenant=customer).count() == 25
     # The partner pays for its customers: a customer's billing page says so.
     admin = Client()
     admin.post(

@@ -7,12 +7,13 @@ contacts and a draft campaign from the tenant's standard content.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from django_scopes import scope
 
 from mandant.campaigns import services as campaigns
 from mandant.campaigns.models import Campaign
 from mandant.contacts import services as contacts
-from mandant.contacts.models import Contact, ContactList
+from mandant.contacts.models import ConsentRecord, ConsentSource, Contact, ContactList
 from mandant.content.models import ContentItem, ContentKind
 from mandant.content.standard import standard_key
 from mandant.core.actor import Actor
@@ -102,6 +103,17 @@ def demo_ready_to_send(
             ids = []
         else:
             ids = list(Contact.objects.filter(tenant=tenant).values_list("pk", flat=True))
+            # Every contact has a consent record; the demo's say where they came from.
+            recorded = ConsentRecord.objects.filter(tenant=tenant).values("contact_id")
+            unrecorded = Contact.objects.filter(tenant=tenant).exclude(pk__in=recorded)
+            consent_text = gettext("Demo contact, created with the demo data.")
+            records = [
+                ConsentRecord(
+                    tenant=tenant, contact_id=pk, source=ConsentSource.IMPORT, text=consent_text
+                )
+                for pk in unrecorded.values_list("pk", flat=True)
+            ]
+            ConsentRecord.objects.bulk_create(records, batch_size=5000)
         for start in range(0, len(ids), 5000):
             contacts.list_add_members(
                 actor=admin,
