@@ -246,3 +246,28 @@ def test_scheduling_needs_a_deferring_task_backend(world, ready, settings):
     assert response.status_code == 422
     assert "Scheduling needs the task worker." in response.content.decode()
     assert fresh(campaign).status == CampaignStatus.DRAFT
+
+
+def test_a_scheduled_campaign_is_not_paused_and_a_paused_one_keeps_its_time(
+    world, ready, settings, smtp
+):
+    settings.TASKS = DATABASE_TASKS
+    client = world.client_for(ready.admin)
+    at = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+    campaign = ready_campaign(ready)
+    assert client.post(url(ready, campaign, "schedule"), {"at": local(at)}).status_code == 302
+    page = client.get(url(ready, campaign)).content.decode()
+    assert 'data-testid="campaign-pause"' not in page  # unschedule or cancel instead
+    refused = client.post(url(ready, campaign, "pause"), follow=True).content.decode()
+    assert 'class="msg msg-error"' in refused
+    assert fresh(campaign).status == CampaignStatus.SCHEDULED
+    # A campaign paused while scheduled (older versions allowed it) waits for its time again.
+    with scopes_disabled():
+        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+    assert client.post(url(ready, campaign, "resume")).status_code == 302
+    campaign = fresh(campaign)
+    assert (campaign.status, campaign.send_at) == (CampaignStatus.SCHEDULED, at)
+    run_worker_once()
+    assert smtp.handler.received == []
+    with scopes_disabled():
+        assert not Delivery.objects.exists()

@@ -569,7 +569,9 @@ def campaign_start_scheduled(*, campaign_id: int, send_at: datetime) -> bool:
 
 
 def campaign_pause(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:
-    _require_status(campaign, tenant, (CampaignStatus.SENDING, CampaignStatus.SCHEDULED))
+    """Hold a send between two messages. A scheduled campaign is not paused (resuming it would
+    send at once, not at its time): it is unscheduled or cancelled instead."""
+    _require_status(campaign, tenant, (CampaignStatus.SENDING,))
     return _set_status(
         actor=actor,
         tenant=tenant,
@@ -580,8 +582,24 @@ def campaign_pause(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campa
 
 
 def campaign_resume(*, actor: Actor, tenant: Tenant, campaign: Campaign) -> Campaign:
-    """Sending again; the open deliveries are batched anew (rows already sent are skipped)."""
+    """Sending again; the open deliveries are batched anew (rows already sent are skipped).
+    A campaign paused before its time came (paused while scheduled, as older versions
+    allowed) waits for that time again instead of sending at once."""
     _require_status(campaign, tenant, (CampaignStatus.PAUSED, CampaignStatus.SENDING))
+    if (
+        campaign.status == CampaignStatus.PAUSED
+        and campaign.prepared_at is None
+        and campaign.send_at is not None
+        and campaign.send_at > timezone.now()
+    ):
+        # Its scheduled task has not run yet (it is due at send_at) and finds it scheduled.
+        return _set_status(
+            actor=actor,
+            tenant=tenant,
+            campaign=campaign,
+            status=CampaignStatus.SCHEDULED,
+            action="campaign.resume",
+        )
     return _set_status(
         actor=actor,
         tenant=tenant,
