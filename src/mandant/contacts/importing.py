@@ -158,8 +158,14 @@ class _Seen:
         return True
 
 
+# What Excel's plain "CSV" format writes on Western European systems: the encoding of a file
+# that is not UTF-8, for a tenant whose own charset is UTF-8.
+EXCEL_ENCODING = "cp1252"
+
+
 def detect_encoding(data: bytes, tenant: Tenant) -> str:
-    """UTF-8 (with or without BOM) when the bytes are UTF-8, else the tenant's charset."""
+    """UTF-8 (with or without BOM) when the bytes are UTF-8, else the tenant's charset (for a
+    UTF-8 tenant: Windows-1252, as Excel saves CSV; the wizard's preview shows the result)."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -170,7 +176,13 @@ def detect_encoding(data: bytes, tenant: Tenant) -> str:
         pass
     charset = (tenant.charset or "UTF-8").lower()
     if charset in ("utf-8", "utf8"):
-        raise ValidationError({"file": _("The file is not UTF-8 encoded. Save it as UTF-8 CSV.")})
+        charset = EXCEL_ENCODING
+    try:
+        data[:SNIFF_BYTES].decode(charset)
+    except UnicodeDecodeError:
+        raise ValidationError(
+            {"file": _("The file's encoding is not recognised. Save it as UTF-8 CSV.")}
+        ) from None
     return charset
 
 

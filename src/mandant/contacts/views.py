@@ -178,6 +178,7 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
         "contacts/import_mapping.html",
         {
             "upload": upload,
+            "encoding": ENCODING_LABELS.get(upload.encoding, upload.encoding.upper()),
             "columns": columns,
             "preview": preview,
             "errors": errors,
@@ -189,6 +190,9 @@ def import_mapping(request: TenantRequest, upload_id: int) -> HttpResponse:
         },
         status=422 if errors else 200,
     )
+
+
+ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "cp1252": "Windows-1252 (Excel)"}
 
 
 def _job(request: TenantRequest, job_id: int) -> Job:
