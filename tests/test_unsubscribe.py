@@ -1,8 +1,6 @@
 """One-click unsubscribe (RFC 8058): signed link, no login, no CSRF token, tenant-wide."""
 
 from django.test import Client
-from django.utils import translation
-from django.utils.translation import gettext
 from django_scopes import scope
 
 from mandant.contacts import services
@@ -44,10 +42,13 @@ def test_get_shows_a_confirmation_in_the_contacts_language(world):
     assert response.status_code == 200
     body = response.content.decode()
     assert '<html lang="de">' in body
-    with translation.override("de"):
-        # The German wording once the catalogue has it (merged from /tmp/tr by the lead).
-        assert gettext("Unsubscribe") in body
+    # Recipients are addressed formally, on a page of the sender, not the app's.
+    assert "Möchten Sie keine E-Mails mehr von Kunde Eins an de@example.com erhalten?" in body
+    assert 'data-testid="sender">Kunde Eins<' in body
+    assert "/login/" not in body
     assert status(contact) == ContactStatus.ACTIVE  # a GET (link preview) changes nothing
+    done = Client().post(path_of(contact)).content.decode()
+    assert "Sie wurden abgemeldet." in done and "/login/" not in done
     english = make(world.kunde1, "en@example.com", language="en")
     assert "Unsubscribe" in Client().get(path_of(english)).content.decode()
 
