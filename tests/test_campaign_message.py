@@ -49,9 +49,9 @@ def test_iso_8859_1_tenant_sends_gruesse_correctly_encoded(world, monkeypatch, s
     raw = received.data
     # Headers RFC 2047 in the tenant's charset, bodies quoted-printable in it: no 8-bit bytes.
     assert all(b < 128 for b in raw)
-    assert b"=?iso-8859-1?Q?Gr=FC=DFe_zum_Fr=FChling?=" in raw
+    assert b"=?iso-8859-1?Q?=5BTest=5D_Gr=FC=DFe_zum_Fr=FChling?=" in raw
     message = parse(raw)
-    assert message["Subject"] == "Grüße zum Frühling"
+    assert message["Subject"] == "[Test] Grüße zum Frühling"
     assert received.mail_from == "news@news.kunde-drei.example"
     for part in message.walk():
         if not part.is_multipart():

@@ -218,6 +218,7 @@ def test_test_send_arrives_over_smtp_with_the_actors_name_and_is_audited(ready, 
     assert received.rcpt_tos == ["Pruefer@example.org"]
     message = received.message
     assert message["Message-ID"] == f"<{message_id}>"
+    assert str(message["Subject"]) == "[Test] " + campaign.subject  # never taken for the real one
     assert "Hello Carl\r\n" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     entry = AuditEntry.objects.get(action="campaign.test_send")
     assert entry.changes["to"] == "Pruefer@example.org"
@@ -269,7 +270,7 @@ def test_with_the_outbox_transport_the_test_send_is_kept_in_the_outbox(world, re
     assert response.status_code == 200
     assert "was kept in the outbox" in response.content.decode()
     [kept] = OutboxMessage.objects.all()
-    assert kept.to == "pruefer@example.org" and kept.subject == "Grüße zum Frühling"
+    assert kept.to == "pruefer@example.org" and kept.subject == "[Test] Grüße zum Frühling"
     assert kept.from_email == "news@news.kunde-drei.example"
     assert "Viele Grüße aus Berlin" in kept.body and b"DKIM-Signature:" in bytes(kept.raw)
     entry = AuditEntry.objects.get(action="campaign.test_send")

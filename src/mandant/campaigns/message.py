@@ -463,8 +463,13 @@ def salutation_patterns() -> dict[str, tuple[str, str]]:
     return patterns
 
 
-def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
-    """The skeleton of the campaign's mail; call inside the tenant's scope."""
+# Before a test send's subject, so the test is never mistaken for the campaign in an inbox.
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+def build_campaign_message(campaign: Campaign, *, test: bool = False) -> MessageSkeleton:
+    """The skeleton of the campaign's mail (``test``: a test send's, its subject marked);
+    call inside the tenant's scope."""
     tenant = campaign.tenant
     charset = tenant.charset or "UTF-8"
     codec = codec_of(charset)
@@ -486,7 +491,8 @@ def build_campaign_message(campaign: Campaign) -> MessageSkeleton:
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
-    subject = split_personal(parts["subject"], escape=False)
+    subject_text = (TEST_SUBJECT_PREFIX if test else "") + parts["subject"]
+    subject = split_personal(subject_text, escape=False)
     text = split_personal(parts["text"], escape=False)
     html = split_personal(parts["html"], escape=True)
     needs_token = tracked or any(

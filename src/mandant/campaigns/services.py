@@ -369,7 +369,7 @@ def campaign_test_send(*, actor: Actor, tenant: Tenant, campaign: Campaign, to_e
             % {"count": TEST_SENDS_PER_HOUR},
             code="rate_limited",
         )
-    skeleton = build_campaign_message(campaign)
+    skeleton = build_campaign_message(campaign, test=True)
     data = personalise(skeleton, _sample_contact(actor, tenant, to_email))
     _deliver(skeleton.envelope_from, to_email, data)
     message_id = data.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode("ascii")
