@@ -45,3 +45,14 @@ def translations() -> list[str]:
 def test_no_translation_uses_the_wrong_form(wrong, right):
     offenders = [text for text in translations() if re.search(wrong, text)]
     assert not offenders, f"use {right!r}: {offenders}"
+
+
+def test_every_contact_language_has_a_german_name():
+    from django.utils import translation
+
+    from mandant.core.languages import language_choices
+
+    with translation.override("de"):
+        names = dict(language_choices())
+    assert names["nb"] == "Norwegisch (Bokmål)" and names["fr"] == "Französisch"
+    assert names["sr-latn"] == "Serbisch (Latein)"

@@ -441,3 +441,27 @@ def test_the_fan_out_resumes_without_duplicates(world, admins, settings, monkeyp
     notice.refresh_from_db()
     assert notice.recipients_total == 4 and notice.fanned_out_at is not None
     assert AuditEntry.objects.filter(action="notice.fan_out").count() == 2
+
+
+def test_every_kind_of_mail_has_a_name_in_the_outbox():
+    import re
+    from pathlib import Path
+
+    import mandant
+    from mandant.billing.emails import CONDITIONS_KIND, UPGRADE_NOTICE_KIND
+    from mandant.contacts.services import CONFIRM_MAIL_KIND
+    from mandant.invoicing.documents import INVOICE_MAIL_KIND
+    from mandant.notices.models import MAIL_KIND_LABELS, OutboundMessage
+    from mandant.notices.services import NOTICE_KIND
+
+    root = Path(mandant.__file__).parent
+    written = {
+        kind
+        for path in (root / "accounts").glob("*.py")
+        for kind in re.findall(r'mail_queue\(\s*kind="([a-z_.]+)"', path.read_text())
+    }
+    assert written >= {"user.invitation", "password_reset", "email_verify"}
+    constants = {CONDITIONS_KIND, UPGRADE_NOTICE_KIND, CONFIRM_MAIL_KIND, INVOICE_MAIL_KIND}
+    assert written | constants | {NOTICE_KIND} <= set(MAIL_KIND_LABELS)
+    assert OutboundMessage(kind="user.invitation").kind_label == "Invitation"
+    assert OutboundMessage(kind="something.new").kind_label == "something.new"

@@ -11,6 +11,11 @@ def language_name(code: str) -> str:
     ours = dict(settings.LANGUAGES)
     if code in ours:
         return str(ours[code])
+    # Django's LANGUAGES names are the ones its catalogue translates (LANG_INFO spells some
+    # differently, e.g. "Norwegian Bokmal", and those stay English).
+    django_names = dict(global_settings.LANGUAGES)
+    if code in django_names:
+        return gettext(django_names[code])
     try:
         return str(get_language_info(code)["name_translated"])
     except KeyError:

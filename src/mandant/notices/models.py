@@ -35,6 +35,24 @@ PENDING_STATUSES = (MessageStatus.QUEUED, MessageStatus.RETRYING)
 DONE_STATUSES = (MessageStatus.SENT, MessageStatus.KEPT)
 
 
+# The kinds of mail the product sends (``OutboundMessage.kind``, set by each sender), as the
+# operator's outbox names them; a kind missing here is shown as it is.
+MAIL_KIND_LABELS = {
+    "notice": _("System message"),
+    "user.invitation": _("Invitation"),
+    "user.added": _("Added to a tenant"),
+    "user.verify_email": _("Address confirmation"),
+    "email_verify": _("Address confirmation"),
+    "email_change_verify": _("New address confirmation"),
+    "email_change_notice": _("Address change notice"),
+    "password_reset": _("Password reset"),
+    "upgrade_activated": _("Upgrade activated"),
+    "upgrade_conditions": _("Upgrade conditions"),
+    "invoice": _("Invoice"),
+    "contact_confirm": _("Sign-up confirmation"),
+}
+
+
 class OutboundMessage(models.Model):
     """Every mail the product sends, recorded by the one outbound mail service."""
 
@@ -47,6 +65,7 @@ class OutboundMessage(models.Model):
     to_email = models.CharField(_("recipient"), max_length=254)
     kind = models.CharField(_("kind"), max_length=40)
     language = models.CharField(max_length=8)
+
     subject = models.CharField(_("subject"), max_length=998)
     text_body = models.TextField()
     html_body = models.TextField(blank=True)
@@ -81,6 +100,10 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to_email}"
+
+    @property
+    def kind_label(self) -> str:
+        return str(MAIL_KIND_LABELS.get(self.kind, self.kind))
 
 
 class NoticeKind(models.TextChoices):
