@@ -186,6 +186,7 @@ def test_the_home_checklist_and_the_button(world):
     assert 'data-condition="administrator" data-ok="true"' in home
     assert 'data-condition="administrator_ready" data-ok="false"' in home
     assert "Hand over to customer" in home
+    assert 'data-confirm="Hand this tenant over to the customer?' in home  # asks first
 
     response = client.post("/t/kunde-eins/handover/")
     assert response.status_code == 409

@@ -120,6 +120,8 @@ def test_the_list_shows_status_second_factor_and_undeliverable(world):
         "Language",
     ):
         assert text in page, text
+    # Deactivating asks first, naming the person.
+    assert 'data-confirm="Deactivate locked@kunde-eins.example in this tenant?' in page
 
 
 def test_inherited_users_are_marked_with_their_tenant(world):
