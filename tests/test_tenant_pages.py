@@ -550,3 +550,13 @@ def test_the_api_key_help_shows_the_key_placeholder_literally(world, paula):
     german_page = german(world, world.paula).get(url).content.decode()
     assert "„Authorization: Bearer &lt;Schlüssel&gt;“." in german_page
     assert "<Schlüssel>" not in german_page
+
+
+def test_the_management_page_has_no_duplicate_ids(world):
+    import re
+    from collections import Counter
+
+    page = world.client_for(world.paula).get("/t/agentur-alpha/setup/upgrades/tenants/")
+    assert page.status_code == 200
+    ids = Counter(re.findall(r'\bid="([^"]+)"', page.content.decode()))
+    assert [name for name, count in ids.items() if count > 1] == []

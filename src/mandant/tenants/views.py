@@ -238,7 +238,8 @@ def tenant_management(request: TenantRequest) -> HttpResponse:
         else:
             form = TenantCreateForm(masters=masters, initial={"master": tenant.pk})
     page = None
-    filter_form = TenantFilterForm(request.GET or None)
+    # Its own ids: the create form on the same page has fields of the same names.
+    filter_form = TenantFilterForm(request.GET or None, auto_id="filter_%s")
     if may_list:
         filters: dict[str, Any] = {}
         if filter_form.is_valid():
