@@ -248,6 +248,7 @@ def test_scheduling_needs_a_deferring_task_backend(world, ready, settings):
     assert fresh(campaign).status == CampaignStatus.DRAFT
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_scheduled_campaign_is_not_paused_and_a_paused_one_keeps_its_time(
     world, ready, settings, smtp
 ):

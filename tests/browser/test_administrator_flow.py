@@ -69,6 +69,7 @@ def test_paula_creates_an_administrator_by_invitation_and_hands_the_tenant_over(
     expect(checklist.locator("[data-condition=administrator_ready]")).to_have_attribute(
         "data-ok", "false"
     )
+    page.once("dialog", lambda dialog: dialog.accept())  # "Hand this tenant over …?"
     with page.expect_response(lambda r: r.request.method == "POST") as refused:
         page.get_by_test_id("handover-button").click()
     assert refused.value.status == 409
@@ -116,6 +117,7 @@ def test_paula_creates_an_administrator_by_invitation_and_hands_the_tenant_over(
     page.goto("/t/kunde-drei/")
     for key in ("configured", "administrator", "administrator_ready"):
         expect(checklist.locator(f"[data-condition={key}]")).to_have_attribute("data-ok", "true")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("handover-button").click()
     expect(page).to_have_url(f"{live_server.url}/t/kunde-drei/")
     expect(page.get_by_test_id("handed-over")).to_be_visible()
