@@ -487,3 +487,49 @@ def test_the_contact_page_shows_its_lists_and_custom_fields(world):
     assert fields.index("kundennr") < fields.index("stadt") and "Kiel" in fields
     empty = client.get(f"/t/{tenant.slug}/contacts/{bert.pk}/").content.decode()
     assert "On no list." in empty and "No custom fields." in empty
+
+
+def test_a_segment_is_changed_on_its_own_page(world):
+    tenant = world.kunde1
+    make(world, tenant, "a@firma.de", language="de")
+    make(world, tenant, "b@firma.de", language="en")
+    with scope(tenant=tenant.pk):
+        messe = services.list_create(actor=None, tenant=tenant, name="Messe 2026")
+        segment = services.segment_create(
+            actor=None,
+            tenant=tenant,
+            name="Deutsch auf der Messe",
+            rules={
+                "conditions": [
+                    {"field": "language", "value": "de"},
+                    {"field": "list", "value": str(messe.pk)},
+                ]
+            },
+        )
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/segments/"
+    listing = client.get(base).content.decode()
+    assert f'href="{base}{segment.pk}/"' in listing
+    page = client.get(f"{base}{segment.pk}/").content.decode()
+    assert "Change the segment “Deutsch auf der Messe”" in page
+    assert 'name="field1" value="list"' in page and 'name="value1" value="Messe 2026"' in page
+    form = {
+        "name": "Englisch",
+        "field0": "language",
+        "op0": "equals",
+        "value0": "en",
+        "action": "create",
+    }
+    assert client.post(f"{base}{segment.pk}/", form).status_code == 302
+    with scope(tenant=tenant.pk):
+        segment.refresh_from_db()
+        assert segment.name == "Englisch"
+        assert segment.rules == {
+            "conditions": [{"field": "language", "op": "equals", "value": "en"}]
+        }
+        assert [c.email for c in selectors.segment_contacts(tenant=tenant, segment=segment)] == [
+            "b@firma.de"
+        ]
+        assert services.Segment.objects.filter(tenant=tenant).count() == 1  # changed, not added
+    # Not found for the user of another partner.
+    assert world.client_for(world.eve).get(f"{base}{segment.pk}/").status_code == 404

@@ -311,7 +311,8 @@ def contacts_stage(target: Tenant, user: User) -> dict[str, int]:
             actor=None, tenant=target, name="Probe"
         )
         segments = {}
-        for name in ("seg1", "seg2"):  # the control deletes one through each delete probe
+        # The control deletes seg1 and seg2 through the delete probes; seg3 is the one shown.
+        for name in ("seg1", "seg2", "seg3"):
             segments[name] = Segment.objects.filter(tenant=target, name=name).first() or (
                 segment_create(actor=None, tenant=target, name=name, rules={"conditions": []})
             )
@@ -335,6 +336,7 @@ def contacts_stage(target: Tenant, user: User) -> dict[str, int]:
         "list": contact_list.pk,
         "seg1": segments["seg1"].pk,
         "seg2": segments["seg2"].pk,
+        "seg3": segments["seg3"].pk,
         "upload": upload.pk,
         "job": job.pk,
     }
@@ -1155,6 +1157,13 @@ def contacts_probes(stage: Stage, target: Tenant, home: Tenant) -> dict[str, lis
             "contacts:list_detail", f"lists/{cl}/", own=("get", "post"), form={"email": ""}
         ),
         "contacts:segments": [Probe("contacts:segments", base + "segments/", form={"name": ""})],
+        # The control posts an empty name: refused (422), nothing changed.
+        "contacts:segment_edit": on_id(
+            "contacts:segment_edit",
+            f"segments/{ids['seg3']}/",
+            own=("get", "post"),
+            form={"name": ""},
+        ),
         "contacts:segment_delete": [
             Probe(
                 "contacts:segment_delete",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("lists/", views.lists, name="lists"),
     path("lists/<id:list_id>/", views.list_detail, name="list_detail"),
     path("segments/", views.segments, name="segments"),
+    path("segments/<id:segment_id>/", views.segments, name="segment_edit"),
     path("segments/<id:segment_id>/delete/", views.segment_delete, name="segment_delete"),
     path("forms/", views.signup_forms, name="signup_forms"),
     path("forms/new/", views.signup_form_new, name="signup_form_new"),

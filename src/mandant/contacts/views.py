@@ -38,6 +38,7 @@ from mandant.contacts.models import (
     Contact,
     ContactStatus,
     ImportFile,
+    Segment,
     SignupForm,
 )
 from mandant.contacts.normalize import normalize_email
@@ -439,8 +440,11 @@ def list_detail(request: TenantRequest, list_id: int) -> HttpResponse:
 
 @tenant_view(Action.CONTACT_VIEW)
 @require_http_methods(["GET", "POST"])
-def segments(request: TenantRequest) -> HttpResponse:
-    form = SegmentForm(request.POST or None)
+def segments(request: TenantRequest, segment_id: int | None = None) -> HttpResponse:
+    """The tenant's segments, and the form for a new one, or (``segment_id``) to change one."""
+    editing = _segment(request, segment_id) if segment_id is not None else None
+    initial = {"name": editing.name} if editing is not None else None
+    form = SegmentForm(request.POST or None, initial=initial)
     preview: int | None = None
     if request.method == "POST":
         require(request, Action.CONTACT_EDIT)
@@ -453,12 +457,21 @@ def segments(request: TenantRequest) -> HttpResponse:
                         request.tenant, Contact.objects.filter(tenant=request.tenant), cleaned
                     ).count()
                 else:
-                    services.segment_create(
-                        actor=request.actor,
-                        tenant=request.tenant,
-                        name=form.cleaned_data["name"],
-                        rules=rules,
-                    )
+                    if editing is not None:
+                        services.segment_update(
+                            actor=request.actor,
+                            tenant=request.tenant,
+                            segment=editing,
+                            name=form.cleaned_data["name"],
+                            rules=rules,
+                        )
+                    else:
+                        services.segment_create(
+                            actor=request.actor,
+                            tenant=request.tenant,
+                            name=form.cleaned_data["name"],
+                            rules=rules,
+                        )
                     return redirect("contacts:segments", request.tenant.slug)
             except ValidationError as exc:
                 apply_service_errors(form, exc)
@@ -476,22 +489,56 @@ def segments(request: TenantRequest) -> HttpResponse:
         "contacts/segments.html",
         {
             "form": form,
+            "editing": editing,
             "segments": all_segments,
             "preview": preview,
-            "rows": [
-                (
-                    i,
-                    request.POST.get(f"field{i}", ""),
-                    request.POST.get(f"op{i}", "equals"),
-                    request.POST.get(f"value{i}", ""),
-                )
-                for i in range(SEGMENT_ROWS)
-            ],
+            "rows": _segment_rows(request, editing),
             "ops": [(op, OP_LABELS[op]) for op in OPS],
             "segment_fields": FIELD_HELP,
         },
         status=status,
     )
+
+
+def _segment(request: TenantRequest, segment_id: int) -> Segment:
+    try:
+        return selectors.segment_get(tenant=request.tenant, pk=segment_id)
+    except NotFound:
+        raise Http404 from None
+
+
+def _segment_rows(
+    request: TenantRequest, editing: Segment | None
+) -> list[tuple[int, str, str, str]]:
+    """(row, field, comparison, value) of the form: as posted, else the segment being changed
+    (a list by its name, as people type it), else empty."""
+    if request.method == "POST":
+        posted = [
+            (
+                request.POST.get(f"field{i}", ""),
+                request.POST.get(f"op{i}", "equals"),
+                request.POST.get(f"value{i}", ""),
+            )
+            for i in range(SEGMENT_ROWS)
+        ]
+    else:
+        conditions = editing.rules.get("conditions", []) if editing is not None else []
+        names = {
+            str(pk): name
+            for pk, name in selectors.lists_of_tenant(tenant=request.tenant).values_list(
+                "pk", "name"
+            )
+        }
+        posted = [
+            (
+                c["field"],
+                c["op"],
+                names.get(c["value"], c["value"]) if c["field"] == "list" else c["value"],
+            )
+            for c in conditions
+        ]
+        posted += [("", "equals", "")] * (SEGMENT_ROWS - len(posted))
+    return [(i, *row) for i, row in enumerate(posted[:SEGMENT_ROWS])]
 
 
 @tenant_view(Action.CONTACT_EDIT)
