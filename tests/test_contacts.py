@@ -533,3 +533,15 @@ def test_a_segment_is_changed_on_its_own_page(world):
         assert services.Segment.objects.filter(tenant=tenant).count() == 1  # changed, not added
     # Not found for the user of another partner.
     assert world.client_for(world.eve).get(f"{base}{segment.pk}/").status_code == 404
+
+
+def test_counting_a_segment_warns_of_a_custom_field_nobody_has(world):
+    tenant = world.kunde1
+    make(world, tenant, "k@x.de", fields={"stadt": "Kiel"})
+    client = world.client_for(world.carl)
+    base = f"/t/{tenant.slug}/contacts/segments/"
+    form = {"name": "Kiel", "field0": "field:stadt", "op0": "equals", "value0": "Kiel"}
+    page = client.post(base, {**form, "action": "preview"}).content.decode()
+    assert "1 contact matches." in page and "segment-unknown-field" not in page
+    typo = client.post(base, {**form, "field0": "field:stadtt", "action": "preview"})
+    assert "No contact has a custom field “stadtt”: check its spelling." in typo.content.decode()

@@ -108,6 +108,18 @@ def segment_contacts(*, tenant: Tenant, segment: Segment) -> QuerySet[Contact]:
     return apply_rules(tenant, Contact.objects.filter(tenant=tenant), segment.rules)
 
 
+def unknown_custom_fields(*, tenant: Tenant, rules: dict[str, Any]) -> list[str]:
+    """The custom fields a segment's conditions name that no contact of the tenant has (a typo,
+    most likely: such a condition matches nobody)."""
+    names = [
+        c["field"].removeprefix("field:")
+        for c in rules.get("conditions", [])
+        if c["field"].startswith("field:")
+    ]
+    contacts = Contact.objects.filter(tenant=tenant)
+    return [name for name in names if not contacts.filter(fields__has_key=name).exists()]
+
+
 def sendable_contacts(
     *, tenant: Tenant, contact_list: ContactList | None = None, segment: Segment | None = None
 ) -> QuerySet[Contact]:

@@ -446,6 +446,7 @@ def segments(request: TenantRequest, segment_id: int | None = None) -> HttpRespo
     initial = {"name": editing.name} if editing is not None else None
     form = SegmentForm(request.POST or None, initial=initial)
     preview: int | None = None
+    unknown_fields: list[str] = []
     if request.method == "POST":
         require(request, Action.CONTACT_EDIT)
         if form.is_valid():
@@ -456,6 +457,9 @@ def segments(request: TenantRequest, segment_id: int | None = None) -> HttpRespo
                     preview = apply_rules(
                         request.tenant, Contact.objects.filter(tenant=request.tenant), cleaned
                     ).count()
+                    unknown_fields = selectors.unknown_custom_fields(
+                        tenant=request.tenant, rules=cleaned
+                    )
                 else:
                     if editing is not None:
                         services.segment_update(
@@ -492,6 +496,7 @@ def segments(request: TenantRequest, segment_id: int | None = None) -> HttpRespo
             "editing": editing,
             "segments": all_segments,
             "preview": preview,
+            "unknown_fields": unknown_fields,
             "rows": _segment_rows(request, editing),
             "ops": [(op, OP_LABELS[op]) for op in OPS],
             "segment_fields": FIELD_HELP,
