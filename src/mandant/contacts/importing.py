@@ -40,7 +40,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django_scopes import scope, scopes_disabled
 
-from mandant.audit.services import audit_record
 from mandant.contacts.models import (
     ConsentRecord,
     ConsentSource,
@@ -55,7 +54,8 @@ from mandant.core.actor import Actor, RoleGrant
 from mandant.core.ids import as_pk
 from mandant.core.text import UNSTORABLE, unstorable_codes
 from mandant.jobs.models import Job, JobKind, JobStatus
-from mandant.jobs.selectors import job_language, job_starter
+from mandant.jobs.selectors import job_language
+from mandant.jobs.services import job_finish
 from mandant.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -970,22 +970,13 @@ def _import_job_run(job: Job) -> Job:
         for done_scan in (checked, result):
             if done_scan is not None:
                 done_scan.close()
-    with transaction.atomic():
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.DONE,
-            finished_at=timezone.now(),
-            summary=summary,
-            done=result.rows,
-            total=result.rows,
-        )
-        actor, grant = job_starter(job)
-        audit_record(
-            actor=actor,
-            action="contact.import",
-            tenant=job.tenant,
-            grant=grant,
-            obj=job,
-            changes=result.as_dict(),
-        )
+    job_finish(
+        job,
+        action="contact.import",
+        changes=result.as_dict(),
+        summary=summary,
+        done=result.rows,
+        total=result.rows,
+    )
     job.refresh_from_db()
     return job

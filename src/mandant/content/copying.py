@@ -40,7 +40,7 @@ from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.ids import storable_ids
 from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
-from mandant.jobs.selectors import job_language, job_starter
+from mandant.jobs.selectors import job_language
 from mandant.tenants.models import Tenant, TenantType, TenantVersion, subtree_upper_bound
 from mandant.tenants.selectors import effective_grant, in_subtree, tenant_filter
 
@@ -844,26 +844,22 @@ def copy_job_run(*, job_id: int) -> Job:
 
 
 def _finish(job: Job) -> None:
+    # Imported here: jobs.services imports this module (the feature a restart checks).
+    from mandant.jobs.services import job_finish
+
     summary = _summary(job)
-    with transaction.atomic():
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.DONE, finished_at=timezone.now(), summary=summary
-        )
-        actor, grant = job_starter(job)
-        audit_record(
-            actor=actor,
-            action="content.copy",
-            tenant=job.tenant,
-            grant=grant,
-            obj=job,
-            changes={
-                "policy": job.params.get("policy"),
-                "item_ids": job.params.get("items", []),
-                "folder_ids": job.params.get("folders", []),
-                "target_count": len(job.params.get("targets", [])),
-                **summary,
-            },
-        )
+    job_finish(
+        job,
+        action="content.copy",
+        changes={
+            "policy": job.params.get("policy"),
+            "item_ids": job.params.get("items", []),
+            "folder_ids": job.params.get("folders", []),
+            "target_count": len(job.params.get("targets", [])),
+            **summary,
+        },
+        summary=summary,
+    )
 
 
 # --- "Get from master" -------------------------------------------------------------------

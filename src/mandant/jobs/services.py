@@ -1,4 +1,5 @@
-"""Writes about background jobs that are not the jobs' own work: running a stalled job again.
+"""Writes about background jobs that are not the jobs' own work: finishing one in the name of
+who started it, and running a stalled job again.
 
 A worker process killed (SIGKILL, a lost machine) while it runs a job leaves the job "running"
 for ever: nothing else would touch it. Its progress writes say whether it is alive
@@ -6,6 +7,8 @@ for ever: nothing else would touch it. Its progress writes say whether it is ali
 a user who may start such a job. Both kinds are safe to run again: an import's upsert is
 idempotent, and Copy Content skips the targets it finished.
 """
+
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,7 +24,7 @@ from mandant.content.copying import COPY_CONTENT_FEATURE
 from mandant.core.actor import Actor
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.jobs.models import Job, JobKind, JobStatus
-from mandant.jobs.selectors import stalled_filter
+from mandant.jobs.selectors import job_starter, stalled_filter
 from mandant.tenants.selectors import effective_grant
 
 # What a user needs in the job's tenant to run it again: what starting it needs.
@@ -65,3 +68,16 @@ def job_restart(*, actor: Actor, job: Job) -> Job:
         transaction.on_commit(lambda: task.enqueue(job.pk))
     job.refresh_from_db()
     return job
+
+
+def job_finish(job: Job, *, action: str, changes: dict[str, Any], **fields: Any) -> None:
+    """Mark the job done (with further ``fields``: summary, counts) and audit ``action`` in the
+    name of who started it and with the role they had, in one transaction."""
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.DONE, finished_at=timezone.now(), **fields
+        )
+        actor, grant = job_starter(job)
+        audit_record(
+            actor=actor, action=action, tenant=job.tenant, grant=grant, obj=job, changes=changes
+        )
