@@ -27,6 +27,7 @@ from mandant.core.errors import PermissionDenied
 from mandant.tenants.models import Tenant, TenantVersion
 
 TENANT_MANAGEMENT = "tenant_management"
+COPY_CONTENT = "copy_content"
 
 
 @dataclass(frozen=True)

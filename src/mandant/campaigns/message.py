@@ -421,7 +421,9 @@ def frozen_parts(campaign: Campaign) -> tuple[dict[str, str], bool] | None:
     (drafts, test sends, a scheduled campaign not yet started), which send the live parts."""
     if campaign.status == CampaignStatus.DRAFT:
         return None
-    frozen = SentContent.objects.filter(campaign_id=campaign.pk).first()
+    frozen = SentContent.objects.filter(
+        tenant_id=campaign.tenant_id, campaign_id=campaign.pk
+    ).first()
     if frozen is None:
         return None
     return {name: getattr(frozen, name) for name in SentContent.PARTS}, frozen.tracked
@@ -559,9 +561,11 @@ def salutation(skeleton: MessageSkeleton, contact: Recipient) -> str:
         return str(custom).rstrip().rstrip(",").rstrip()
     patterns = skeleton.salutations
     language = contact.language
-    pair = patterns.get(language) if language else None
+    pair = None
+    if language:  # most contacts: an exact code ("de"), else its base ("de-AT")
+        pair = patterns.get(language) or patterns.get(base_language(language))
     if pair is None:
-        pair = patterns.get(base_language(language)) or patterns[skeleton.language]
+        pair = patterns[skeleton.language]
     with_name, without = pair
     return with_name % {"name": contact.first_name} if contact.first_name else without
 

@@ -104,7 +104,7 @@ def prepare(campaign_id: int, size: int | None = None) -> int:
 def freeze_content(campaign: Campaign) -> None:
     """Store what the campaign sends (message.live_sending_parts) once, when its send starts;
     a prepare run again after a crash keeps what the first one stored."""
-    if SentContent.objects.filter(campaign_id=campaign.pk).exists():
+    if SentContent.objects.filter(tenant_id=campaign.tenant_id, campaign_id=campaign.pk).exists():
         return
     parts, tracked = live_sending_parts(campaign)
     SentContent.objects.bulk_create(

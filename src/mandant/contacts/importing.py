@@ -50,8 +50,9 @@ from mandant.contacts.models import (
     ListMembership,
 )
 from mandant.contacts.normalize import normalize_email
+from mandant.contacts.selectors import list_get
 from mandant.core.actor import Actor, RoleGrant
-from mandant.core.ids import as_pk
+from mandant.core.errors import NotFound
 from mandant.core.text import UNSTORABLE, unstorable_codes
 from mandant.jobs.models import Job, JobKind, JobStatus
 from mandant.jobs.selectors import job_language
@@ -841,10 +842,11 @@ def import_start(
     cleaned = clean_mapping(mapping, len(header))
     contact_list = None
     if list_id not in (None, ""):
-        with scope(tenant=tenant.pk):
-            contact_list = ContactList.objects.filter(tenant=tenant, pk=as_pk(list_id)).first()
-        if contact_list is None:
-            raise ValidationError({"list_id": _("Choose a list of this tenant.")})
+        try:
+            with scope(tenant=tenant.pk):
+                contact_list = list_get(tenant=tenant, pk=list_id)
+        except NotFound:
+            raise ValidationError({"list_id": _("Choose a list of this tenant.")}) from None
     total = _count_lines(upload)
     with transaction.atomic(), scope(tenant=tenant.pk):
         job = Job.objects.create(

@@ -36,6 +36,7 @@ from mandant.contacts.forms import (
 from mandant.contacts.models import (
     ConsentRecord,
     Contact,
+    ContactList,
     ContactStatus,
     ImportFile,
     Segment,
@@ -219,14 +220,20 @@ def job_detail(request: TenantRequest, job_id: int) -> HttpResponse:
             "job": job,
             "summary": job.summary or {},
             "retry_upload": retry_upload,
-            "import_list": selectors.lists_of_tenant(tenant=request.tenant)
-            .filter(pk=list_id)
-            .first()
-            if list_id
-            else None,
+            "import_list": _import_list(request, list_id),
             **stalled_context(request, job, "contacts:job_restart"),
         },
     )
+
+
+def _import_list(request: TenantRequest, list_id: Any) -> ContactList | None:
+    """The list an import put its contacts on (None: none chosen, or deleted since)."""
+    if not list_id:
+        return None
+    try:
+        return selectors.list_get(tenant=request.tenant, pk=list_id)
+    except NotFound:
+        return None
 
 
 @tenant_view(Action.CONTACT_IMPORT)

@@ -10,7 +10,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mandant.accounts.roles import Action
-from mandant.billing.features import feature_enabled, require_feature
+from mandant.billing.features import COPY_CONTENT, feature_enabled, require_feature
 from mandant.content import copying, selectors
 from mandant.content.forms import POLICY_HELP, CopyForm
 from mandant.content.models import ContentItem, Folder
@@ -93,10 +93,10 @@ def copy_content(request: TenantRequest) -> HttpResponse:
         query.setdefault("policy", copying.DEFAULT_POLICY)
         form = CopyForm(query)
         form.is_valid()
-        if not feature_enabled(request.tenant, copying.COPY_CONTENT_FEATURE):
+        if not feature_enabled(request.tenant, COPY_CONTENT):
             # Not offered: say which product unlocks it (the POST would be refused the same).
             try:
-                require_feature(request.tenant, copying.COPY_CONTENT_FEATURE)
+                require_feature(request.tenant, COPY_CONTENT)
             except PermissionDenied as exc:
                 return _copy_page(request, form, status=403, refusal=exc.message)
         return _copy_page(request, form)

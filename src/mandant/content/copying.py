@@ -29,7 +29,7 @@ from django_scopes import scope, scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
 from mandant.audit.services import audit_record
-from mandant.billing.features import require_feature
+from mandant.billing.features import COPY_CONTENT, require_feature
 from mandant.content.models import (
     CONTENT_COLUMNS,
     ContentItem,
@@ -41,6 +41,7 @@ from mandant.core.errors import NotFound, PermissionDenied
 from mandant.core.ids import storable_ids
 from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
 from mandant.jobs.selectors import job_language
+from mandant.jobs.services import job_finish
 from mandant.tenants.models import Tenant, TenantType, TenantVersion, subtree_upper_bound
 from mandant.tenants.selectors import effective_grant, in_subtree, tenant_filter
 
@@ -59,8 +60,6 @@ class CopyPolicy(models.TextChoices):
 
 
 DEFAULT_POLICY = CopyPolicy.OVERWRITE_UNCHANGED
-# The product feature a source tenant needs (editions PROFESSIONAL and up, or the add-on).
-COPY_CONTENT_FEATURE = "copy_content"
 
 # Per-target outcomes, from the worst down: a target's outcome is the worst of its items.
 OUTCOME_FAILED = "failed"
@@ -128,7 +127,7 @@ def copy_content_start(
     """Check a Copy Content request and queue it as a job. Raises ValidationError per field
     (``items``, ``folders``, ``targets``, ``policy``), PermissionDenied, NotFound."""
     grant = _copy_grant(actor, source)
-    require_feature(source, COPY_CONTENT_FEATURE)
+    require_feature(source, COPY_CONTENT)
     errors: dict[str, list[str]] = {}
     if policy not in CopyPolicy.values:
         errors["policy"] = [
@@ -844,9 +843,6 @@ def copy_job_run(*, job_id: int) -> Job:
 
 
 def _finish(job: Job) -> None:
-    # Imported here: jobs.services imports this module (the feature a restart checks).
-    from mandant.jobs.services import job_finish
-
     summary = _summary(job)
     job_finish(
         job,

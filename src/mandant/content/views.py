@@ -23,10 +23,9 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mandant.accounts.roles import Action, role_allows
-from mandant.billing.features import feature_enabled
+from mandant.billing.features import COPY_CONTENT, feature_enabled
 from mandant.content import selectors, services
 from mandant.content.assets import asset_limits_text
-from mandant.content.copying import COPY_CONTENT_FEATURE
 from mandant.content.forms import (
     KIND_FIELDS,
     FolderForm,
@@ -153,7 +152,7 @@ def library(request: TenantRequest) -> HttpResponse:
     origins = selectors.item_origins(tenant=tenant, items=page.items)
     counts = _folder_counts(tenant)
     may_copy = _may(request, Action.CONTENT_COPY) and tenant.child_count > 0
-    copy_enabled = may_copy and feature_enabled(tenant, COPY_CONTENT_FEATURE)
+    copy_enabled = may_copy and feature_enabled(tenant, COPY_CONTENT)
     return render(
         request,
         "content/library.html",

@@ -12,6 +12,7 @@ from mandant.accounts.roles import Action, role_allows
 from mandant.core.actor import Actor, RoleGrant
 from mandant.core.errors import NotFound
 from mandant.jobs.models import Job, JobKind, JobResult, JobStatus
+from mandant.notices.services import supported_language
 from mandant.tenants.models import Tenant
 from mandant.tenants.selectors import effective_grant
 
@@ -123,9 +124,7 @@ def job_language(job: Job) -> str:
     """The language a job runs in: that of the user who started it (the default language for a
     job without one). Every text the job stores (errors, summaries, consent notes) is written in
     it, as the worker itself runs in the default language."""
-    language = getattr(job.created_by, "language", "") if job.created_by_id else ""
-    codes = {code for code, _name in settings.LANGUAGES}
-    return language if language in codes else settings.LANGUAGE_CODE
+    return supported_language(getattr(job.created_by, "language", "") if job.created_by_id else "")
 
 
 def job_starter(job: Job) -> tuple[Actor | None, RoleGrant | None]:

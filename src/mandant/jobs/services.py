@@ -19,8 +19,7 @@ from django_scopes import scopes_disabled
 
 from mandant.accounts.roles import Action, role_allows
 from mandant.audit.services import audit_record
-from mandant.billing.features import require_feature
-from mandant.content.copying import COPY_CONTENT_FEATURE
+from mandant.billing.features import COPY_CONTENT, require_feature
 from mandant.core.actor import Actor
 from mandant.core.errors import NotFound, PermissionDenied
 from mandant.jobs.models import Job, JobKind, JobStatus
@@ -34,7 +33,7 @@ RESTART_ACTION = {
 }
 # The paid feature a kind needs when it starts, checked again when it runs again (the add-on
 # may have ended in between).
-FEATURE = {JobKind.COPY_CONTENT: COPY_CONTENT_FEATURE}
+FEATURE = {JobKind.COPY_CONTENT: COPY_CONTENT}
 # The task that runs each kind (called with the job's id).
 TASK = {
     JobKind.COPY_CONTENT: "mandant.content.tasks.copy_content",

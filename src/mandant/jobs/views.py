@@ -11,9 +11,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from mandant.accounts.roles import grant_allows
 from mandant.core.errors import NotFound, PermissionDenied
-from mandant.core.web import TenantRequest
+from mandant.core.web import TenantRequest, request_may
 from mandant.jobs.models import Job, JobKind
 from mandant.jobs.selectors import job_get_for_actor, job_is_stalled
 from mandant.jobs.services import RESTART_ACTION, job_restart
@@ -23,10 +22,7 @@ def stalled_context(request: TenantRequest, job: Job, restart_url_name: str) -> 
     """What ``partials/job_stalled.html`` needs: the notice, and the button only for a role
     that may run the job again."""
     stalled = job_is_stalled(job)
-    grant = request.grant
-    may_restart = stalled and grant_allows(
-        grant.role, RESTART_ACTION[JobKind(job.kind)], inherited=grant.inherited_for(request.tenant)
-    )
+    may_restart = stalled and request_may(request, RESTART_ACTION[JobKind(job.kind)])
     return {
         "stalled": stalled,
         "stall_minutes": max(1, int(settings.JOB_STALL_SECONDS) // 60),

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from mandant.core.errors import PermissionDenied
+from mandant.core.ids import as_pk
 from mandant.core.web import OperatorRequest, apply_service_errors, operator_view
 from mandant.notices import services as notice_services
 from mandant.notices.forms import NoticeForm, OutboxFilterForm
@@ -80,8 +81,7 @@ def set_management(request: OperatorRequest, tenant_id: int) -> HttpResponse:
 
 def _before(request: OperatorRequest) -> int | None:
     """The ``before`` id of the campaign mail page (None: the newest page)."""
-    value = request.GET.get("before", "")
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+    return as_pk(request.GET.get("before", "")) or None
 
 
 @operator_view
