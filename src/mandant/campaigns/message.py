@@ -247,7 +247,7 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
 def display_subjects(campaigns: Sequence[Campaign], *, contact: Contact) -> dict[int, str]:
     """Each campaign's subject as the preview shows it, for a list: the tenant's values filled
     in (looked up once, not per row) and the personal ones with ``contact`` (the viewer's name;
-    the salutation in the active language). No message is built."""
+    the salutation in its language, else the active one). No message is built."""
     if not campaigns:
         return {}
     tenant = campaigns[0].tenant
@@ -263,10 +263,11 @@ def display_subjects(campaigns: Sequence[Campaign], *, contact: Contact) -> dict
         "contact.first_name": first_name,
         "contact.last_name": contact.last_name,
         "contact.email": contact.email,
-        "contact.salutation": pgettext("salutation in a mail", "Hello %(name)s")
-        % {"name": first_name}
-        if first_name
-        else pgettext("salutation in a mail", "Hello"),
+        "contact.salutation": salutation_from(
+            salutation_patterns(),
+            _supported(translation.get_language()) or settings.LANGUAGES[0][0],
+            contact,
+        ),
     }
     return {
         c.pk: _fill_shared(c.subject, {**values, "campaign.subject": c.subject}, escape=False)
@@ -555,17 +556,24 @@ def salutation(skeleton: MessageSkeleton, contact: Recipient) -> str:
     contact.salutation }},"): the contact's custom field ``salutation`` when it has one (a
     trailing comma dropped), else "Hello <first name>" in the contact's language (else the
     campaign's, ``skeleton.language``). Dictionary look-ups only: no translation per recipient."""
+    return salutation_from(skeleton.salutations, skeleton.language, contact)
+
+
+def salutation_from(
+    patterns: dict[str, tuple[str, str]], fallback_language: str, contact: Recipient
+) -> str:
+    """``salutation`` with the patterns (``salutation_patterns``) and the language for a
+    contact without a known one given."""
     fields = contact.fields
     custom = fields.get("salutation") if isinstance(fields, dict) else None
     if custom:
         return str(custom).rstrip().rstrip(",").rstrip()
-    patterns = skeleton.salutations
     language = contact.language
     pair = None
     if language:  # most contacts: an exact code ("de"), else its base ("de-AT")
         pair = patterns.get(language) or patterns.get(base_language(language))
     if pair is None:
-        pair = patterns[skeleton.language]
+        pair = patterns[fallback_language]
     with_name, without = pair
     return with_name % {"name": contact.first_name} if contact.first_name else without
 
